@@ -1,0 +1,132 @@
+//! The contract every protocol core follows, and the small types it speaks in.
+//!
+//! A core is a deterministic state machine. One driver step is:
+//!
+//! 1. feed one input: `handle_message(now, from, msg)`, `handle_timeout(now)`, or a
+//!    role-specific application command;
+//! 2. `poll_ready()` and carry out the [`Ready`] **in this order**: append every
+//!    record to the log, sync the log, and only then send the messages and deliver
+//!    the events. A message in a `Ready` (an acknowledgement, a yes vote, a
+//!    decision) may state a fact that is true only once the records are durable;
+//!    sending it earlier is exactly the `ack-before-persist` bug of the models;
+//! 3. arm a timer for `poll_timeout()`.
+//!
+//! After a crash, a driver rebuilds the core with `recover(records)` from what the
+//! log returned, then continues at step 2 (a recovered core may have messages to
+//! re-send).
+//!
+//! In the spirit of raft-rs's `Ready` and quinn-proto's `poll_*` methods, outputs
+//! are pulled, never pushed, so the driver alone decides when I/O happens.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Add;
+use std::time::Duration;
+
+/// A node's address in a cluster. Drivers map it to a socket or a simulated link.
+pub type NodeId = u32;
+
+/// A point in time, in microseconds since the driver's epoch.
+///
+/// Cores never read a clock: the driver passes `now` in. The simulator's time is
+/// virtual; the real runtime's is the elapsed time since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Time(pub u64);
+
+impl Time {
+    pub const ZERO: Time = Time(0);
+
+    pub fn from_millis(ms: u64) -> Time {
+        Time(ms * 1_000)
+    }
+
+    pub fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// The time elapsed since `earlier`, or zero if `earlier` is later.
+    pub fn saturating_since(self, earlier: Time) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, d: Duration) -> Time {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        Time(self.0.saturating_add(micros))
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}s", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+/// A message addressed to a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope<M> {
+    pub to: NodeId,
+    pub msg: M,
+}
+
+/// What a core asks its driver to do, in order: persist `records` (append, then
+/// sync), then send `messages` and hand `events` to the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ready<R, M, E> {
+    /// Records to append to the node's log; all must be durable before anything
+    /// in `messages` or `events` is released.
+    pub records: Vec<R>,
+    /// Messages to send once `records` are durable.
+    pub messages: Vec<Envelope<M>>,
+    /// Application-visible outcomes (applied, committed, …), released with the
+    /// messages.
+    pub events: Vec<E>,
+}
+
+impl<R, M, E> Default for Ready<R, M, E> {
+    fn default() -> Self {
+        Ready {
+            records: Vec::new(),
+            messages: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+impl<R, M, E> Ready<R, M, E> {
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.messages.is_empty() && self.events.is_empty()
+    }
+}
+
+/// The driver-facing half of every protocol core. Role-specific inputs (for
+/// example a sender's `submit`) are inherent methods of each role.
+pub trait Core: Sized {
+    /// Wire messages between nodes of this protocol.
+    type Msg: Clone + fmt::Debug + Serialize + for<'de> Deserialize<'de>;
+    /// Log records of this role; the log stores them serialised.
+    type Record: Clone + fmt::Debug + Serialize + for<'de> Deserialize<'de>;
+    /// Application-visible outcomes.
+    type Event: Clone + fmt::Debug;
+    /// Protocol-level errors: bad input from a peer or from the log.
+    type Error: std::error::Error;
+
+    /// A message arrived from `from`.
+    fn handle_message(&mut self, now: Time, from: NodeId, msg: Self::Msg) -> Result<(), Self::Error>;
+
+    /// The deadline from `poll_timeout` passed. Calling it early is harmless.
+    fn handle_timeout(&mut self, now: Time);
+
+    /// The earliest time at which `handle_timeout` has work to do, if any.
+    fn poll_timeout(&self) -> Option<Time>;
+
+    /// Takes the outputs accumulated since the last call. See the module docs for
+    /// the order in which a driver must carry them out.
+    fn poll_ready(&mut self) -> Ready<Self::Record, Self::Msg, Self::Event>;
+
+    /// One record that stands for the whole durable state, so that the log can be
+    /// compacted to it: `recover([snapshot])` rebuilds an equivalent core.
+    fn snapshot(&self) -> Self::Record;
+}

@@ -1,0 +1,1 @@
+//! Stateright models of exactly-once protocols.
