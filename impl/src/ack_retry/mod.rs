@@ -1,0 +1,254 @@
+//! # Ack-retry: exactly-once delivery over a lossy, duplicating, reordering network
+//!
+//! A [`Sender`] owns a durable *outbox*. Submitting a transfer assigns it the
+//! sender's next sequence number and produces a [`SenderRecord::Submitted`]; the
+//! first copy of the message leaves only once that record is durable (it is in the
+//! same [`Ready`](crate::Ready), after the record). The sender keeps up to
+//! [`WINDOW_MAX`] messages in flight and retransmits each one with exponential
+//! backoff, from [`RETRY_INTERVAL_MIN`] doubling up to [`RETRY_INTERVAL_MAX`],
+//! until it is acknowledged; acknowledged messages leave the outbox through a
+//! [`SenderRecord::Acked`].
+//!
+//! A [`Receiver`] applies each message to its [`Bank`](crate::bank::Bank) exactly
+//! once. Its deduplication state is bounded: per sender a *high-water mark* `hwm`
+//! (every seq `<= hwm` is applied) and the set of seqs above it that are applied
+//! out of order, all within `(hwm, hwm + WINDOW_MAX]`. The bank effect and the
+//! dedup update are one [`ReceiverRecord::Applied`], and the [`Msg::Ack`] is
+//! released only after it: an acknowledgement states a durable fact. A
+//! redelivery (seq `<= hwm` or in the set) is acknowledged again, never applied
+//! again. A seq beyond `hwm + WINDOW_MAX` is rejected with a typed error.
+//!
+//! ## Why the window bounds the receiver
+//!
+//! The sender admits seq `s` only while `s < base + WINDOW_MAX`, where `base` is
+//! the oldest unacknowledged seq (or the next seq if the outbox is empty). Every
+//! seq below `base` was acknowledged, hence durably applied, so the receiver's
+//! `hwm >= base - 1` and `s <= hwm + WINDOW_MAX`: a correct sender never trips the
+//! receiver's window check, and the out-of-order set never holds more than
+//! [`DEDUP_ABOVE_MAX`] seqs. Sequence numbers are never reused for a message that
+//! left the sender: a message leaves only after its `Submitted` record is durable,
+//! and a recovered sender resumes after the highest durable seq.
+//!
+//! ## Tracing
+//!
+//! Every protocol step emits one `tracing` event at `debug` (retransmissions at
+//! `trace`) under the target [`TRACE_TARGET`], with the fields `node`, `role`,
+//! `step` (one of the constants in [`step`]), `peer`, `seq`, `hwm`, `persisted`
+//! (the record kind written, or `"none"`) and `sent` (the message kind released,
+//! or `"none"`). The set of step kinds is closed so that traces can be checked
+//! against the models.
+
+use crate::bank::{Amount, Transfer};
+use crate::core::NodeId;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+mod receiver;
+mod sender;
+
+#[cfg(test)]
+mod tests;
+
+pub use receiver::{Receiver, ReceiverStats};
+pub use sender::{Sender, SenderStats};
+
+/// A per-sender sequence number. The first message of a sender is seq 1; 0 means
+/// "nothing yet" in a high-water mark.
+pub type Seq = u64;
+
+/// The most messages a sender has in flight: the span from its oldest
+/// unacknowledged seq to its newest seq is below this. It also bounds the
+/// receiver's acceptance window above its high-water mark.
+pub const WINDOW_MAX: u64 = 64;
+
+/// The most seqs a receiver remembers above one sender's high-water mark.
+pub const DEDUP_ABOVE_MAX: usize = (WINDOW_MAX - 1) as usize;
+
+/// The most distinct senders a receiver keeps dedup state for. Dedup state of a
+/// sender is never forgotten (forgetting it would allow a second application).
+pub const SENDERS_MAX: usize = 16;
+
+/// The first retransmission of a message happens this long after it was sent.
+pub const RETRY_INTERVAL_MIN: Duration = Duration::from_millis(50);
+
+/// Backoff doubles the retransmission interval up to this cap.
+pub const RETRY_INTERVAL_MAX: Duration = Duration::from_millis(800);
+
+/// Transfers carry at most this amount, so balances cannot overflow within any
+/// realistic number of transfers (`i64::MAX / AMOUNT_MAX` is about 9·10⁹).
+pub const AMOUNT_MAX: Amount = 1_000_000_000;
+
+/// The `tracing` target of every ack-retry event.
+pub const TRACE_TARGET: &str = "eo::ack_retry";
+
+/// The closed set of step kinds in the `step` field of trace events.
+pub mod step {
+    /// A sender accepted a submission (record `submitted`, first `data` sent).
+    pub const SUBMIT: &str = "submit";
+    /// A sender re-sent an unacknowledged message after its backoff expired.
+    pub const RETRANSMIT: &str = "retransmit";
+    /// A sender processed an acknowledgement (record `acked` if anything left the outbox).
+    pub const ACKED: &str = "acked";
+    /// A receiver applied a message (record `applied`, `ack` sent).
+    pub const APPLY: &str = "apply";
+    /// A receiver got a message it had already applied (no record, `ack` sent again).
+    pub const DUPLICATE: &str = "duplicate";
+    /// A receiver refused a message (beyond its window or its sender bound).
+    pub const REJECT: &str = "reject";
+    /// A core was rebuilt from its log.
+    pub const RECOVER: &str = "recover";
+    /// A core produced a snapshot record for log compaction.
+    pub const SNAPSHOT: &str = "snapshot";
+    /// All step kinds, for trace validators.
+    pub const ALL: [&str; 8] = [
+        SUBMIT, RETRANSMIT, ACKED, APPLY, DUPLICATE, REJECT, RECOVER, SNAPSHOT,
+    ];
+}
+
+/// Messages between a sender and a receiver. Integer widths are explicit: this
+/// is the wire format (serialised with postcard by real drivers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Sender → receiver: apply `transfer`, the sender's message number `seq`.
+    Data { seq: Seq, transfer: Transfer },
+    /// Receiver → sender: `seq` is applied, and so is every seq `<= hwm`.
+    Ack { hwm: Seq, seq: Seq },
+}
+
+/// The sender's log. Replaying it in order rebuilds the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SenderRecord {
+    /// `transfer` was accepted as message `seq`; seqs are consecutive in the log.
+    Submitted { seq: Seq, transfer: Transfer },
+    /// Every message `<= hwm`, and message `seq`, were acknowledged.
+    Acked { hwm: Seq, seq: Seq },
+    /// The whole durable state: compaction replaces the log with this record.
+    Snapshot {
+        next_seq: Seq,
+        outbox: Vec<(Seq, Transfer)>,
+    },
+}
+
+/// The receiver's log. Each record carries the bank effect and the dedup update
+/// together, so that one cannot be durable without the other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReceiverRecord {
+    /// Message `seq` from `from` was applied: `transfer` is in the bank and `seq`
+    /// is in `from`'s dedup state.
+    Applied {
+        from: NodeId,
+        seq: Seq,
+        transfer: Transfer,
+    },
+    /// The whole durable state: compaction replaces the log with this record.
+    Snapshot {
+        bank: crate::bank::Bank,
+        senders: Vec<DedupSnapshot>,
+    },
+}
+
+/// One sender's dedup state as stored in a receiver snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedupSnapshot {
+    pub sender: NodeId,
+    /// Every seq `<= hwm` is applied.
+    pub hwm: Seq,
+    /// Seqs applied above `hwm`, ascending, all within `(hwm + 1, hwm + WINDOW_MAX]`.
+    pub above: Vec<Seq>,
+}
+
+/// Application-visible outcomes of a sender, released after their records are
+/// durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderEvent {
+    /// The submission `seq` is durable: the sender now owns its delivery.
+    Accepted { seq: Seq, transfer: Transfer },
+    /// Message `seq` was acknowledged, so it is durably applied at the receiver.
+    Delivered { seq: Seq },
+}
+
+/// Application-visible outcomes of a receiver, released after their records are
+/// durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiverEvent {
+    /// Message `seq` from `from` was applied to the bank.
+    Applied {
+        from: NodeId,
+        seq: Seq,
+        transfer: Transfer,
+    },
+}
+
+/// Errors of a [`Sender`]: backpressure on `submit`, and bad input from a peer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SenderError {
+    /// The window is full: `in_flight` messages from seq `oldest` are unacknowledged.
+    #[error("window full: {in_flight} messages in flight from seq {oldest} (window {WINDOW_MAX})")]
+    WindowFull { in_flight: usize, oldest: Seq },
+    /// The transfer's amount is negative or above [`AMOUNT_MAX`].
+    #[error("amount {0} outside [0, {AMOUNT_MAX}]")]
+    AmountOutOfRange(Amount),
+    /// A message came from a node that is not this sender's receiver.
+    #[error("message from node {from}, expected the receiver {expected}")]
+    UnexpectedPeer { from: NodeId, expected: NodeId },
+    /// A data message arrived at a sender.
+    #[error("unexpected data message at a sender")]
+    UnexpectedData,
+    /// An acknowledgement names a seq this sender never assigned.
+    #[error("ack for hwm {hwm} / seq {seq}, but the highest seq sent is {highest}")]
+    AckBeyondSent { hwm: Seq, seq: Seq, highest: Seq },
+}
+
+/// Errors of a [`Receiver`]: bad input from a peer. The message is dropped: not
+/// applied, not acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiverError {
+    /// A new sender would exceed [`SENDERS_MAX`].
+    #[error("sender {from} would be sender number {} (at most {SENDERS_MAX})", SENDERS_MAX + 1)]
+    TooManySenders { from: NodeId },
+    /// The seq is above the sender's high-water mark plus [`WINDOW_MAX`].
+    #[error("seq {seq} from {from} is beyond hwm {hwm} + window {WINDOW_MAX}")]
+    SeqBeyondWindow { from: NodeId, seq: Seq, hwm: Seq },
+    /// Seq 0 is never assigned.
+    #[error("seq 0 from {from}")]
+    SeqZero { from: NodeId },
+    /// The transfer's amount is negative or above [`AMOUNT_MAX`].
+    #[error("amount {amount} from {from} outside [0, {AMOUNT_MAX}]")]
+    AmountOutOfRange { from: NodeId, amount: Amount },
+    /// An acknowledgement arrived at a receiver.
+    #[error("unexpected ack from {from} at a receiver")]
+    UnexpectedAck { from: NodeId },
+}
+
+/// Errors while rebuilding a core from its log: the log does not describe a state
+/// the core could have written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecoverError {
+    /// A snapshot record appeared after the first record.
+    #[error("snapshot at record {index}; a snapshot may only be the first record")]
+    SnapshotNotFirst { index: usize },
+    /// A `Submitted` record does not carry the next consecutive seq.
+    #[error("record {index}: submitted seq {seq}, expected {expected}")]
+    SeqNotConsecutive {
+        index: usize,
+        seq: Seq,
+        expected: Seq,
+    },
+    /// An `Acked` record names a seq that was never submitted.
+    #[error("record {index}: acked hwm {hwm} / seq {seq} beyond the last submitted seq")]
+    AckBeyondSubmitted { index: usize, hwm: Seq, seq: Seq },
+    /// An `Applied` record applies a seq that is already applied.
+    #[error("record {index}: seq {seq} from {from} applied twice")]
+    AppliedTwice {
+        index: usize,
+        from: NodeId,
+        seq: Seq,
+    },
+    /// A record or snapshot violates a bound (window, senders, outbox, amount, seq 0).
+    #[error("record {index}: {what}")]
+    OutOfBounds { index: usize, what: &'static str },
+}
+
+fn amount_in_range(amount: Amount) -> bool {
+    (0..=AMOUNT_MAX).contains(&amount)
+}

@@ -1,0 +1,640 @@
+//! Scripts over a sender/receiver pair on virtual time.
+//!
+//! [`Pair`] is the smallest faithful driver: after every input it persists the
+//! core's records to an in-memory log and only then queues its messages on a
+//! link. Tests move messages by hand (deliver, drop, duplicate, reorder) and
+//! "crash" a node by rebuilding it from its log.
+
+use super::*;
+use crate::bank::Transfer;
+use crate::core::{Core, Time};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+const SENDER: NodeId = 1;
+const RECEIVER: NodeId = 2;
+
+struct Pair {
+    now: Time,
+    sender: Sender,
+    receiver: Receiver,
+    sender_log: Vec<SenderRecord>,
+    receiver_log: Vec<ReceiverRecord>,
+    to_receiver: VecDeque<Msg>,
+    to_sender: VecDeque<Msg>,
+    /// Ghost history: every application event and every delivery event released.
+    applied: Vec<Seq>,
+    delivered: Vec<Seq>,
+}
+
+fn transfer(amount: i64) -> Transfer {
+    Transfer {
+        from: 10,
+        to: 20,
+        amount,
+    }
+}
+
+impl Pair {
+    fn new() -> Pair {
+        Pair {
+            now: Time::ZERO,
+            sender: Sender::new(SENDER, RECEIVER),
+            receiver: Receiver::new(RECEIVER),
+            sender_log: Vec::new(),
+            receiver_log: Vec::new(),
+            to_receiver: VecDeque::new(),
+            to_sender: VecDeque::new(),
+            applied: Vec::new(),
+            delivered: Vec::new(),
+        }
+    }
+
+    /// Persist, then send: the order every driver must keep.
+    fn flush_sender(&mut self) {
+        let ready = self.sender.poll_ready();
+        self.sender_log.extend(ready.records);
+        for env in ready.messages {
+            assert_eq!(env.to, RECEIVER);
+            self.to_receiver.push_back(env.msg);
+        }
+        for event in ready.events {
+            if let SenderEvent::Delivered { seq } = event {
+                self.delivered.push(seq);
+            }
+        }
+    }
+
+    fn flush_receiver(&mut self) {
+        let ready = self.receiver.poll_ready();
+        self.receiver_log.extend(ready.records);
+        for env in ready.messages {
+            assert_eq!(env.to, SENDER);
+            self.to_sender.push_back(env.msg);
+        }
+        for ReceiverEvent::Applied { seq, .. } in ready.events {
+            self.applied.push(seq);
+        }
+    }
+
+    fn submit(&mut self, amount: i64) -> Seq {
+        let seq = self
+            .sender
+            .submit(self.now, transfer(amount))
+            .expect("window has room");
+        self.flush_sender();
+        seq
+    }
+
+    /// Delivers the oldest message in flight to the receiver.
+    fn deliver_to_receiver(&mut self) {
+        let msg = self
+            .to_receiver
+            .pop_front()
+            .expect("a message in flight to the receiver");
+        self.receiver
+            .handle_message(self.now, SENDER, msg)
+            .expect("valid data");
+        self.flush_receiver();
+    }
+
+    fn deliver_to_sender(&mut self) {
+        let msg = self
+            .to_sender
+            .pop_front()
+            .expect("an ack in flight to the sender");
+        self.sender
+            .handle_message(self.now, RECEIVER, msg)
+            .expect("valid ack");
+        self.flush_sender();
+    }
+
+    /// Delivers everything in flight, both ways, until the links are empty.
+    fn deliver_all(&mut self) {
+        while !self.to_receiver.is_empty() || !self.to_sender.is_empty() {
+            while !self.to_receiver.is_empty() {
+                self.deliver_to_receiver();
+            }
+            while !self.to_sender.is_empty() {
+                self.deliver_to_sender();
+            }
+        }
+    }
+
+    /// Moves virtual time forward and fires the sender's timer if it is due.
+    fn advance(&mut self, by: Duration) {
+        self.now = self.now + by;
+        if self.sender.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.sender.handle_timeout(self.now);
+            self.flush_sender();
+        }
+    }
+
+    fn crash_sender(&mut self) {
+        self.sender = Sender::recover(SENDER, RECEIVER, self.now, self.sender_log.clone())
+            .expect("sender log recovers");
+        self.flush_sender();
+    }
+
+    fn crash_receiver(&mut self) {
+        self.receiver = Receiver::recover(RECEIVER, self.now, self.receiver_log.clone())
+            .expect("receiver log recovers");
+        self.flush_receiver();
+    }
+
+    fn balance(&self) -> i64 {
+        self.receiver.bank().balance(20)
+    }
+}
+
+#[test]
+fn a_message_is_applied_and_acknowledged() {
+    let mut p = Pair::new();
+    let seq = p.submit(5);
+    assert_eq!(seq, 1);
+    assert_eq!(
+        p.sender_log,
+        vec![SenderRecord::Submitted {
+            seq: 1,
+            transfer: transfer(5)
+        }]
+    );
+    p.deliver_to_receiver();
+    assert_eq!(
+        p.receiver_log,
+        vec![ReceiverRecord::Applied {
+            from: SENDER,
+            seq: 1,
+            transfer: transfer(5)
+        }]
+    );
+    assert_eq!(p.to_sender, [Msg::Ack { hwm: 1, seq: 1 }]);
+    p.deliver_to_sender();
+    assert_eq!(p.delivered, [1]);
+    assert_eq!(p.sender.in_flight(), 0);
+    assert_eq!(p.sender.poll_timeout(), None, "nothing left to retransmit");
+    assert_eq!(p.balance(), 5);
+}
+
+#[test]
+fn duplicates_are_acknowledged_but_not_applied() {
+    let mut p = Pair::new();
+    p.submit(7);
+    let copy = p.to_receiver[0];
+    p.to_receiver.push_back(copy);
+    p.to_receiver.push_back(copy);
+    p.deliver_to_receiver();
+    p.deliver_to_receiver();
+    p.deliver_to_receiver();
+    assert_eq!(p.applied, [1]);
+    assert_eq!(p.receiver_log.len(), 1, "a duplicate writes no record");
+    assert_eq!(p.to_sender.len(), 3, "every copy is acknowledged");
+    assert_eq!(p.receiver.stats().duplicates, 2);
+    p.deliver_all();
+    assert_eq!(p.delivered, [1]);
+    assert_eq!(p.balance(), 7);
+}
+
+#[test]
+fn reordering_within_the_window_applies_each_once_and_advances_the_hwm() {
+    let mut p = Pair::new();
+    for amount in 1..=5 {
+        p.submit(amount);
+    }
+    p.to_receiver.make_contiguous().reverse();
+    p.deliver_to_receiver(); // seq 5 first
+    assert_eq!(p.receiver.hwm(SENDER), 0);
+    assert_eq!(p.to_sender.back(), Some(&Msg::Ack { hwm: 0, seq: 5 }));
+    p.deliver_to_receiver(); // 4
+    p.deliver_to_receiver(); // 3
+    p.deliver_to_receiver(); // 2
+    assert_eq!(p.receiver.dedup_size(), (1, 4));
+    p.deliver_to_receiver(); // 1 fills the gap
+    assert_eq!(p.receiver.hwm(SENDER), 5);
+    assert_eq!(p.receiver.dedup_size(), (1, 0));
+    assert_eq!(p.applied, [5, 4, 3, 2, 1]);
+    assert_eq!(p.balance(), 15);
+}
+
+#[test]
+fn a_cumulative_ack_clears_everything_at_or_below_the_hwm() {
+    let mut p = Pair::new();
+    for amount in 1..=4 {
+        p.submit(amount);
+    }
+    p.deliver_all_to_receiver_dropping_acks_but_last();
+    assert_eq!(p.to_sender, [Msg::Ack { hwm: 4, seq: 4 }]);
+    p.deliver_to_sender();
+    assert_eq!(p.delivered, [1, 2, 3, 4]);
+    assert_eq!(
+        p.sender_log.last(),
+        Some(&SenderRecord::Acked { hwm: 4, seq: 4 })
+    );
+    assert_eq!(p.sender.in_flight(), 0);
+}
+
+impl Pair {
+    fn deliver_all_to_receiver_dropping_acks_but_last(&mut self) {
+        while !self.to_receiver.is_empty() {
+            self.deliver_to_receiver();
+        }
+        let last = self.to_sender.pop_back().expect("an ack");
+        self.to_sender.clear();
+        self.to_sender.push_back(last);
+    }
+}
+
+#[test]
+fn an_exact_ack_above_a_gap_removes_only_that_message() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.submit(2);
+    p.to_receiver.pop_front(); // seq 1 is lost
+    p.deliver_to_receiver();
+    assert_eq!(p.to_sender, [Msg::Ack { hwm: 0, seq: 2 }]);
+    p.deliver_to_sender();
+    assert_eq!(p.delivered, [2]);
+    assert!(p.sender.is_outstanding(1) && !p.sender.is_outstanding(2));
+    // Seq 1 is retransmitted when its backoff expires, then everything converges.
+    p.advance(RETRY_INTERVAL_MIN);
+    assert_eq!(
+        p.to_receiver,
+        [Msg::Data {
+            seq: 1,
+            transfer: transfer(1)
+        }]
+    );
+    p.deliver_all();
+    assert_eq!(p.delivered, [2, 1]);
+    assert_eq!(p.balance(), 3);
+}
+
+#[test]
+fn retransmission_backs_off_exponentially_up_to_the_cap() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.to_receiver.clear(); // the first copy is lost; so is every retransmission
+    let mut gaps = Vec::new();
+    let mut last = p.now;
+    while gaps.len() < 8 {
+        let deadline = p
+            .sender
+            .poll_timeout()
+            .expect("a retransmission is pending");
+        p.advance(deadline.saturating_since(p.now));
+        assert_eq!(p.to_receiver.len(), 1, "one retransmission per expiry");
+        p.to_receiver.clear();
+        gaps.push(p.now.saturating_since(last).as_millis() as u64);
+        last = p.now;
+    }
+    assert_eq!(gaps, [50, 100, 200, 400, 800, 800, 800, 800]);
+    assert_eq!(p.sender.stats().retransmitted, 8);
+    assert_eq!(p.sender.retry_interval(1), Some(RETRY_INTERVAL_MAX));
+    // An early timeout is harmless.
+    p.sender.handle_timeout(p.now);
+    assert!(p.sender.poll_ready().is_empty());
+}
+
+#[test]
+fn the_window_applies_backpressure_and_reopens_on_ack() {
+    let mut p = Pair::new();
+    for _ in 0..WINDOW_MAX {
+        p.submit(1);
+    }
+    let full = p.sender.submit(p.now, transfer(1));
+    assert_eq!(
+        full,
+        Err(SenderError::WindowFull {
+            in_flight: WINDOW_MAX as usize,
+            oldest: 1
+        })
+    );
+    assert!(
+        p.sender.poll_ready().is_empty(),
+        "a refused submission leaves no trace"
+    );
+    // Acknowledging seq 2 alone does not move the window's base (seq 1)...
+    p.to_receiver.pop_front();
+    p.deliver_to_receiver();
+    p.deliver_to_sender();
+    assert!(matches!(
+        p.sender.submit(p.now, transfer(1)),
+        Err(SenderError::WindowFull { .. })
+    ));
+    // ...acknowledging seq 1 does.
+    p.advance(RETRY_INTERVAL_MIN);
+    p.deliver_all();
+    assert_eq!(p.submit(1), WINDOW_MAX + 1);
+}
+
+#[test]
+fn receiver_crash_between_persisting_and_acking_redelivery_is_acked_not_applied() {
+    let mut p = Pair::new();
+    p.submit(9);
+    p.deliver_to_receiver();
+    // The Applied record is durable but the ack never left: the receiver crashes.
+    p.to_sender.clear();
+    p.crash_receiver();
+    assert!(p.receiver.has_applied(SENDER, 1));
+    // The sender's retransmission is a redelivery: acknowledged, not applied.
+    p.advance(RETRY_INTERVAL_MIN);
+    p.deliver_to_receiver();
+    assert_eq!(p.to_sender, [Msg::Ack { hwm: 1, seq: 1 }]);
+    assert_eq!(p.receiver_log.len(), 1);
+    p.deliver_all();
+    assert_eq!(p.applied, [1]);
+    assert_eq!(p.delivered, [1]);
+    assert_eq!(p.balance(), 9);
+}
+
+#[test]
+fn receiver_crash_before_persisting_forgets_and_reapplies_once() {
+    let mut p = Pair::new();
+    p.submit(4);
+    let msg = p.to_receiver.pop_front().unwrap();
+    p.receiver.handle_message(p.now, SENDER, msg).unwrap();
+    // Crash before the driver polled: the record never reached the log, and no ack left.
+    p.crash_receiver();
+    assert!(!p.receiver.has_applied(SENDER, 1));
+    p.advance(RETRY_INTERVAL_MIN);
+    p.deliver_all();
+    assert_eq!(p.balance(), 4, "applied once in the durable history");
+    assert_eq!(p.receiver_log.len(), 1);
+}
+
+#[test]
+fn sender_crash_recovers_the_outbox_and_resends() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.submit(2);
+    p.submit(3);
+    p.deliver_to_receiver(); // seq 1 applied
+    p.deliver_to_sender(); // and acked
+    p.to_receiver.clear(); // 2 and 3 are lost in flight
+    p.crash_sender();
+    assert_eq!(p.sender.next_seq(), 4, "seqs are never reused");
+    assert_eq!(
+        p.to_receiver.len(),
+        2,
+        "the recovered outbox is re-sent at once"
+    );
+    p.deliver_all();
+    assert_eq!(p.applied, [1, 2, 3]);
+    assert_eq!(p.balance(), 6);
+    assert_eq!(p.submit(4), 4);
+}
+
+#[test]
+fn sender_crash_after_an_unpersisted_ack_resends_and_the_receiver_dedups() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.deliver_to_receiver();
+    let ack = p.to_sender.pop_front().unwrap();
+    p.sender.handle_message(p.now, RECEIVER, ack).unwrap();
+    // The Acked record was never persisted.
+    p.crash_sender();
+    assert!(p.sender.is_outstanding(1));
+    p.deliver_all();
+    assert_eq!(p.applied, [1]);
+    assert_eq!(p.receiver.stats().duplicates, 1);
+    assert_eq!(p.balance(), 1);
+}
+
+#[test]
+fn snapshots_compact_the_log_without_changing_the_state() {
+    let mut p = Pair::new();
+    for amount in 1..=10 {
+        p.submit(amount);
+    }
+    p.to_receiver.swap(0, 9);
+    for _ in 0..6 {
+        p.deliver_to_receiver();
+    }
+    p.deliver_all_to_receiver_dropping_acks_but_last();
+    p.sender_log = vec![p.sender.snapshot()];
+    p.receiver_log = vec![p.receiver.snapshot()];
+    p.crash_sender();
+    p.crash_receiver();
+    assert_eq!(p.receiver.bank().balance(20), 55);
+    p.advance(RETRY_INTERVAL_MIN);
+    p.deliver_all();
+    assert_eq!(p.sender.in_flight(), 0);
+    assert_eq!(p.balance(), 55);
+    assert_eq!(p.submit(1), 11);
+}
+
+#[test]
+fn dedup_state_stays_bounded_over_a_long_lossy_run() {
+    let mut p = Pair::new();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64; // xorshift: reproducible, no dependency
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let total = 20_000u64;
+    let mut submitted = 0u64;
+    let mut max_above = 0;
+    while submitted < total || p.sender.in_flight() > 0 {
+        while submitted < total && p.sender.submit(p.now, transfer(1)).is_ok() {
+            p.flush_sender();
+            submitted += 1;
+        }
+        // Shuffle, lose a quarter, duplicate some.
+        let mut batch: Vec<Msg> = p.to_receiver.drain(..).collect();
+        for i in (1..batch.len()).rev() {
+            batch.swap(i, (next() % (i as u64 + 1)) as usize);
+        }
+        for msg in batch {
+            match next() % 8 {
+                0 | 1 => {}
+                2 => p.to_receiver.extend([msg, msg]),
+                _ => p.to_receiver.push_back(msg),
+            }
+        }
+        while !p.to_receiver.is_empty() {
+            p.deliver_to_receiver();
+            max_above = max_above.max(p.receiver.dedup_size().1);
+        }
+        p.to_sender.retain(|_| next() % 4 != 0);
+        while !p.to_sender.is_empty() {
+            p.deliver_to_sender();
+        }
+        p.advance(RETRY_INTERVAL_MAX);
+    }
+    assert_eq!(p.receiver.hwm(SENDER), total);
+    assert_eq!(p.balance(), total as i64);
+    assert_eq!(p.applied.len() as u64, total);
+    assert!(max_above > 0, "the run did reorder");
+    assert!(max_above <= DEDUP_ABOVE_MAX);
+    assert_eq!(p.receiver.dedup_size(), (1, 0));
+}
+
+#[test]
+fn a_seq_beyond_the_window_is_rejected_not_applied_not_acked() {
+    let mut r = Receiver::new(RECEIVER);
+    let far = Msg::Data {
+        seq: WINDOW_MAX + 1,
+        transfer: transfer(1),
+    };
+    let err = r.handle_message(Time::ZERO, SENDER, far).unwrap_err();
+    assert_eq!(
+        err,
+        ReceiverError::SeqBeyondWindow {
+            from: SENDER,
+            seq: WINDOW_MAX + 1,
+            hwm: 0
+        }
+    );
+    assert!(r.poll_ready().is_empty());
+    assert_eq!(
+        r.dedup_size(),
+        (0, 0),
+        "a rejected sender gets no dedup state"
+    );
+    let edge = Msg::Data {
+        seq: WINDOW_MAX,
+        transfer: transfer(1),
+    };
+    r.handle_message(Time::ZERO, SENDER, edge).unwrap();
+    assert_eq!(r.poll_ready().records.len(), 1);
+}
+
+#[test]
+fn the_number_of_senders_is_bounded() {
+    let mut r = Receiver::new(RECEIVER);
+    let data = Msg::Data {
+        seq: 1,
+        transfer: transfer(1),
+    };
+    for sender in 0..SENDERS_MAX as NodeId {
+        r.handle_message(Time::ZERO, 100 + sender, data).unwrap();
+    }
+    let err = r.handle_message(Time::ZERO, 999, data).unwrap_err();
+    assert_eq!(err, ReceiverError::TooManySenders { from: 999 });
+    // A known sender is still served.
+    r.handle_message(
+        Time::ZERO,
+        100,
+        Msg::Data {
+            seq: 2,
+            transfer: transfer(1),
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn peers_that_misbehave_get_typed_errors() {
+    let mut s = Sender::new(SENDER, RECEIVER);
+    assert_eq!(
+        s.handle_message(Time::ZERO, RECEIVER, Msg::Ack { hwm: 0, seq: 1 }),
+        Err(SenderError::AckBeyondSent {
+            hwm: 0,
+            seq: 1,
+            highest: 0
+        })
+    );
+    assert_eq!(
+        s.handle_message(Time::ZERO, 77, Msg::Ack { hwm: 0, seq: 1 }),
+        Err(SenderError::UnexpectedPeer {
+            from: 77,
+            expected: RECEIVER
+        })
+    );
+    assert_eq!(
+        s.submit(Time::ZERO, transfer(-1)),
+        Err(SenderError::AmountOutOfRange(-1))
+    );
+    let mut r = Receiver::new(RECEIVER);
+    assert_eq!(
+        r.handle_message(
+            Time::ZERO,
+            SENDER,
+            Msg::Data {
+                seq: 0,
+                transfer: transfer(1)
+            }
+        ),
+        Err(ReceiverError::SeqZero { from: SENDER })
+    );
+    assert_eq!(
+        r.handle_message(Time::ZERO, SENDER, Msg::Ack { hwm: 1, seq: 1 }),
+        Err(ReceiverError::UnexpectedAck { from: SENDER })
+    );
+}
+
+#[test]
+fn recovery_rejects_logs_the_core_could_not_have_written() {
+    let t = transfer(1);
+    let gap = [
+        SenderRecord::Submitted {
+            seq: 1,
+            transfer: t,
+        },
+        SenderRecord::Submitted {
+            seq: 3,
+            transfer: t,
+        },
+    ];
+    assert_eq!(
+        Sender::recover(SENDER, RECEIVER, Time::ZERO, gap).unwrap_err(),
+        RecoverError::SeqNotConsecutive {
+            index: 1,
+            seq: 3,
+            expected: 2
+        }
+    );
+    let late = [
+        SenderRecord::Submitted {
+            seq: 1,
+            transfer: t,
+        },
+        SenderRecord::Snapshot {
+            next_seq: 2,
+            outbox: vec![],
+        },
+    ];
+    assert_eq!(
+        Sender::recover(SENDER, RECEIVER, Time::ZERO, late).unwrap_err(),
+        RecoverError::SnapshotNotFirst { index: 1 }
+    );
+    let twice = [
+        ReceiverRecord::Applied {
+            from: SENDER,
+            seq: 1,
+            transfer: t,
+        },
+        ReceiverRecord::Applied {
+            from: SENDER,
+            seq: 1,
+            transfer: t,
+        },
+    ];
+    assert_eq!(
+        Receiver::recover(RECEIVER, Time::ZERO, twice).unwrap_err(),
+        RecoverError::AppliedTwice {
+            index: 1,
+            from: SENDER,
+            seq: 1
+        }
+    );
+    let far = [ReceiverRecord::Applied {
+        from: SENDER,
+        seq: WINDOW_MAX + 1,
+        transfer: t,
+    }];
+    assert!(matches!(
+        Receiver::recover(RECEIVER, Time::ZERO, far),
+        Err(RecoverError::OutOfBounds { .. })
+    ));
+}
+
+#[test]
+#[should_panic(expected = "time went backwards")]
+fn time_going_backwards_is_caller_misuse() {
+    let mut s = Sender::new(SENDER, RECEIVER);
+    s.handle_timeout(Time::from_millis(10));
+    s.handle_timeout(Time::from_millis(9));
+}
