@@ -17,5 +17,7 @@
 
 pub mod bank;
 pub mod core;
+pub mod disk;
+pub mod wal;
 
 pub use crate::core::{Core, Envelope, NodeId, Ready, Time};
