@@ -15,9 +15,11 @@
 //! never depends on `eo-models`: the implementation is checked against the models,
 //! never generated from them.
 
+pub mod ack_retry;
 pub mod bank;
 pub mod core;
 pub mod disk;
+pub mod sim;
 pub mod wal;
 
 pub use crate::core::{Core, Envelope, NodeId, Ready, Time};
