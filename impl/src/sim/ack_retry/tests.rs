@@ -120,16 +120,16 @@ fn the_report_replays_the_run() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3_000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4_000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn exactly_once_holds_for_any_seed_and_faults(
         seed in any::<u64>(),
-        messages in 1u64..40,
+        messages in 1u64..64,
         loss in 0.0f64..0.5,
         dup in 0.0f64..0.5,
         reorder in 0.0f64..0.5,
-        crashes in 0u32..6,
+        crashes in 0u32..10,
     ) {
         let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes) };
         let report = run(seed, messages, spec);
