@@ -194,6 +194,9 @@ pub enum DriverBug {
     /// Sends messages and releases events *before* appending and syncing the
     /// records: the `ack-before-persist` bug of the models.
     SendBeforeSync,
+    /// Never fires timers: a lost message is never retransmitted, so the
+    /// cluster cannot converge.
+    IgnoreTimers,
 }
 
 /// How to run one simulation.
@@ -966,6 +969,9 @@ impl<S: Scenario> Sim<S> {
                 self.flush(i);
             }
             Event::Timer { node, token } => {
+                if self.options.bug == Some(DriverBug::IgnoreTimers) {
+                    return;
+                }
                 if self.nodes[node].timer.is_none_or(|(_, t)| t != token) {
                     return; // superseded, or the node crashed since
                 }

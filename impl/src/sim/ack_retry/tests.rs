@@ -111,6 +111,23 @@ fn sending_before_sync_is_caught() {
 }
 
 #[test]
+fn a_cluster_that_cannot_converge_is_caught() {
+    let options = Options {
+        bug: Some(DriverBug::IgnoreTimers),
+        ..Options::new(3, faults(0.2, 0.0, 0))
+    };
+    let report = sim::run::<AckRetry>(&Config { messages: 50 }, &options);
+    assert_eq!(report.violations.len(), 1, "{report}");
+    assert_eq!(report.violations[0].property, "convergence", "{report}");
+    // It was found within the bounds: the fault phase stalled, then healing did not help.
+    let bound = sim::STALL_MAX + sim::CONVERGE_WITHIN + std::time::Duration::from_secs(1);
+    assert!(
+        report.stats.virtual_time_us <= bound.as_micros() as u64,
+        "{report}"
+    );
+}
+
+#[test]
 fn the_report_replays_the_run() {
     let report = run(5, 50, faults(0.2, 0.1, 2));
     assert_eq!(
