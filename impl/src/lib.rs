@@ -20,6 +20,7 @@ pub mod bank;
 pub mod core;
 pub mod disk;
 pub mod sim;
+pub mod two_phase_commit;
 pub mod wal;
 
 pub use crate::core::{Core, Envelope, NodeId, Ready, Time};

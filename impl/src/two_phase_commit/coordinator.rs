@@ -1,0 +1,677 @@
+//! The coordinator: runs the two phases and keeps the decisions.
+//!
+//! ## Call order
+//!
+//! 1. [`Coordinator::new`] on first start, or [`Coordinator::recover`] with the
+//!    records its log returned (its [`CoordinatorSnapshot`] first, if any).
+//! 2. For every input — [`Core::handle_message`] or, once [`Core::poll_timeout`]
+//!    has passed, [`Core::handle_timeout`] — then [`Core::poll_ready`]: append and
+//!    sync its records (`Decided`), then send its messages. A `Decision` or an
+//!    `Outcome` always follows the `Decided` record that makes it true.
+//! 3. To compact the log, replace it with [`Core::snapshot`] (only when the last
+//!    `Ready` has been carried out).
+//!
+//! ## Lifecycle of a transaction here
+//!
+//! `Begin` → *preparing* (in memory only: presumed abort) → `Decided` record →
+//! *deciding* (re-sending the decision until every participant acknowledged) →
+//! *done* (a tombstone answering late retries and queries) → forgotten once the
+//! client's floor passes it. See the module docs of
+//! [`two_phase_commit`](super) for why forgetting is safe.
+
+use super::{
+    backoff, check_participants, role, step, Decision, Error, Event, Leg, Msg, Txn, TxnId, Vote,
+    CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
+    DECISION_RETRY_INTERVAL_MAX, DECISION_RETRY_INTERVAL_MIN, PREPARE_RETRY_INTERVAL, VOTE_TIMEOUT,
+};
+use crate::core::{Core, Envelope, NodeId, Ready, Time};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use tracing::debug;
+
+/// A logged decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidedTxn {
+    pub txn: TxnId,
+    pub participants: Vec<NodeId>,
+    pub decision: Decision,
+}
+
+/// The coordinator's whole durable state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatorSnapshot {
+    /// Per client: every transaction below it is finished and forgotten.
+    pub floors: BTreeMap<NodeId, u64>,
+    /// Every decision at or above its client's floor.
+    pub decided: Vec<DecidedTxn>,
+}
+
+/// The coordinator's log records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordinatorRecord {
+    /// A decision, durable before any participant or the client hears it.
+    Decided(DecidedTxn),
+    /// Stands for all records before it; only ever the first record.
+    Snapshot(CoordinatorSnapshot),
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    /// Collecting votes. Nothing is durable: a crash here is a presumed abort.
+    Preparing {
+        legs: Vec<Leg>,
+        yes: BTreeSet<NodeId>,
+        vote_deadline: Time,
+        resend_at: Time,
+    },
+    /// Decision durable; re-sent until every participant acknowledged it.
+    Deciding {
+        decision: Decision,
+        acked: BTreeSet<NodeId>,
+        resend_at: Time,
+        attempt: u32,
+    },
+    /// Every participant acknowledged; kept until the client's floor passes it.
+    Done { decision: Decision },
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    participants: Vec<NodeId>,
+    phase: Phase,
+}
+
+impl Entry {
+    fn decision(&self) -> Option<Decision> {
+        match self.phase {
+            Phase::Preparing { .. } => None,
+            Phase::Deciding { decision, .. } | Phase::Done { decision } => Some(decision),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ClientWindow {
+    /// Every transaction of the client below it is finished and forgotten.
+    floor: u64,
+    /// The highest `low` the client reported: it knows every outcome below it.
+    low: u64,
+}
+
+/// The two-phase-commit coordinator. See the module docs for the call order.
+#[derive(Clone, Debug)]
+pub struct Coordinator {
+    id: NodeId,
+    participants: BTreeSet<NodeId>,
+    now: Time,
+    txns: BTreeMap<TxnId, Entry>,
+    clients: BTreeMap<NodeId, ClientWindow>,
+    out: Ready<CoordinatorRecord, Msg, Event>,
+}
+
+impl Coordinator {
+    /// A coordinator with an empty log, for a cluster whose participants are `participants`.
+    pub fn new(id: NodeId, participants: impl IntoIterator<Item = NodeId>) -> Coordinator {
+        Coordinator {
+            id,
+            participants: participants.into_iter().collect(),
+            now: Time::ZERO,
+            txns: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            out: Ready::default(),
+        }
+    }
+
+    /// Rebuilds a coordinator from its log. Every logged decision that is not below
+    /// its client's floor is re-sent at once (to the participants and the client);
+    /// a transaction without a logged decision is presumed aborted.
+    pub fn recover(
+        id: NodeId,
+        participants: impl IntoIterator<Item = NodeId>,
+        now: Time,
+        records: impl IntoIterator<Item = CoordinatorRecord>,
+    ) -> Result<Coordinator, Error> {
+        let mut c = Coordinator::new(id, participants);
+        c.now = now;
+        for (index, record) in records.into_iter().enumerate() {
+            match record {
+                CoordinatorRecord::Snapshot(s) => {
+                    if index != 0 {
+                        return Err(Error::SnapshotNotFirst { index });
+                    }
+                    for (client, floor) in s.floors {
+                        c.clients.insert(client, ClientWindow { floor, low: floor });
+                    }
+                    for d in s.decided {
+                        c.recover_decided(index, d)?;
+                    }
+                }
+                CoordinatorRecord::Decided(d) => c.recover_decided(index, d)?,
+            }
+        }
+        // Re-send every decision now: acknowledgements were never logged.
+        let decided: Vec<(TxnId, Decision, Vec<NodeId>)> = c
+            .txns
+            .iter()
+            .filter_map(|(id, e)| e.decision().map(|d| (*id, d, e.participants.clone())))
+            .collect();
+        for (txn, decision, participants) in &decided {
+            for &p in participants {
+                c.send(
+                    p,
+                    Msg::Decision {
+                        txn: *txn,
+                        decision: *decision,
+                    },
+                );
+            }
+            c.send(
+                txn.client,
+                Msg::Outcome {
+                    txn: *txn,
+                    decision: *decision,
+                },
+            );
+        }
+        debug!(
+            node = id,
+            role = role::COORDINATOR,
+            step = step::RECOVER,
+            txn = "-",
+            persisted = "-",
+            sent = "decision",
+            decided = decided.len(),
+            clients = c.clients.len(),
+        );
+        Ok(c)
+    }
+
+    fn recover_decided(&mut self, index: usize, d: DecidedTxn) -> Result<(), Error> {
+        let txn = d.txn;
+        let corrupt = |reason| Error::CorruptLog { index, txn, reason };
+        check_participants(&d.participants).map_err(corrupt)?;
+        if d.txn.seq < self.clients.get(&txn.client).map_or(0, |w| w.floor) {
+            return Err(corrupt("decision below its client's floor"));
+        }
+        if !self.clients.contains_key(&txn.client) && self.clients.len() >= COORDINATOR_CLIENTS_MAX
+        {
+            return Err(corrupt("more clients than COORDINATOR_CLIENTS_MAX"));
+        }
+        if let Some(e) = self.txns.get(&txn) {
+            return if e.decision() == Some(d.decision) {
+                Ok(())
+            } else {
+                Err(corrupt("two decisions"))
+            };
+        }
+        if self.txns.len() >= COORDINATOR_TXNS_MAX {
+            return Err(corrupt("more transactions than COORDINATOR_TXNS_MAX"));
+        }
+        self.clients.entry(txn.client).or_default();
+        let phase = Phase::Deciding {
+            decision: d.decision,
+            acked: BTreeSet::new(),
+            resend_at: self.now + DECISION_RETRY_INTERVAL_MIN,
+            attempt: 0,
+        };
+        self.txns.insert(
+            txn,
+            Entry {
+                participants: d.participants,
+                phase,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Transactions held (preparing, deciding or done): bounded by [`COORDINATOR_TXNS_MAX`].
+    pub fn txn_count(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// Clients with a floor: bounded by [`COORDINATOR_CLIENTS_MAX`].
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// The logged decision for `txn`, if it is still held.
+    pub fn decision(&self, txn: TxnId) -> Option<Decision> {
+        self.txns.get(&txn).and_then(Entry::decision)
+    }
+
+    /// Every transaction of `client` below this is finished and forgotten.
+    pub fn floor(&self, client: NodeId) -> u64 {
+        self.clients.get(&client).map_or(0, |w| w.floor)
+    }
+
+    fn send(&mut self, to: NodeId, msg: Msg) {
+        self.out.messages.push(Envelope { to, msg });
+    }
+
+    fn tick(&mut self, now: Time) {
+        assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        self.now = now;
+    }
+
+    fn check_txn(&self, txn: TxnId, participants: &[NodeId]) -> Result<(), Error> {
+        check_participants(participants).map_err(|reason| Error::InvalidTxn { txn, reason })?;
+        if participants.iter().any(|p| !self.participants.contains(p)) {
+            return Err(Error::InvalidTxn {
+                txn,
+                reason: "unknown participant",
+            });
+        }
+        Ok(())
+    }
+
+    fn on_begin(&mut self, from: NodeId, txn: Txn, low: u64) -> Result<(), Error> {
+        let id = txn.id;
+        if from != id.client {
+            return Err(Error::UnexpectedMessage {
+                from,
+                kind: "begin",
+            });
+        }
+        if low > id.seq || id.seq - low >= CLIENT_PENDING_TXNS_MAX {
+            return Err(Error::OutsideWindow { txn: id, low });
+        }
+        self.check_txn(id, &txn.participants())?;
+        if !self.clients.contains_key(&from) && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
+            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
+                persisted = "-", sent = "-", reason = "clients-full");
+            return Ok(());
+        }
+        let window = self.clients.entry(from).or_default();
+        window.low = window.low.max(low);
+        self.raise_floor(from);
+        if id.seq < self.floor(from) {
+            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
+                persisted = "-", sent = "-", reason = "below-floor");
+            return Ok(());
+        }
+        match self.txns.get(&id).map(|e| e.decision()) {
+            Some(None) => {
+                // In progress: never restarted; the client hears the decision when it is logged.
+                debug!(node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %id,
+                    persisted = "-", sent = "-", state = "preparing");
+            }
+            Some(Some(decision)) => {
+                self.send(id.client, Msg::Outcome { txn: id, decision });
+                debug!(node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %id,
+                    persisted = "-", sent = "outcome", decision = ?decision);
+            }
+            None if self.txns.len() >= COORDINATOR_TXNS_MAX => {
+                debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
+                    persisted = "-", sent = "-", reason = "txns-full");
+            }
+            None => {
+                // Presumed abort: nothing is logged before Prepare.
+                let participants = txn.participants();
+                let floor = self.floor(from);
+                for leg in &txn.legs {
+                    self.send(
+                        leg.participant,
+                        Msg::Prepare {
+                            txn: id,
+                            posting: leg.posting,
+                            participants: participants.clone(),
+                            floor,
+                        },
+                    );
+                }
+                let phase = Phase::Preparing {
+                    legs: txn.legs,
+                    yes: BTreeSet::new(),
+                    vote_deadline: self.now + VOTE_TIMEOUT,
+                    resend_at: self.now + PREPARE_RETRY_INTERVAL,
+                };
+                self.txns.insert(
+                    id,
+                    Entry {
+                        participants,
+                        phase,
+                    },
+                );
+                debug!(node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %id,
+                    persisted = "-", sent = "prepare", participants = self.txns[&id].participants.len());
+            }
+        }
+        Ok(())
+    }
+
+    fn on_vote(&mut self, from: NodeId, txn: TxnId, vote: Vote) -> Result<(), Error> {
+        let Some(entry) = self.txns.get_mut(&txn) else {
+            // Unknown: a round of a previous incarnation or a forgotten one. A
+            // prepared voter will query, and the query is answered durably.
+            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "-", sent = "-", reason = "unknown", from, vote = ?vote);
+            return Ok(());
+        };
+        if !entry.participants.contains(&from) {
+            return Err(Error::NotAParticipant { txn, from });
+        }
+        let Phase::Preparing { yes, .. } = &mut entry.phase else {
+            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "-", sent = "-", reason = "decided", from, vote = ?vote);
+            return Ok(());
+        };
+        debug!(node = self.id, role = role::COORDINATOR, step = step::VOTE, txn = %txn,
+            persisted = "-", sent = "-", from, vote = ?vote);
+        match vote {
+            Vote::No => self.decide(txn, Decision::Abort, "no-vote"),
+            Vote::Yes => {
+                yes.insert(from);
+                if yes.len() == entry.participants.len() {
+                    self.decide(txn, Decision::Commit, "all-yes");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs `decision` for a preparing `txn` and sends it after the record.
+    fn decide(&mut self, txn: TxnId, decision: Decision, reason: &'static str) {
+        let entry = self.txns.get_mut(&txn).expect("decide: txn is held");
+        assert!(
+            matches!(entry.phase, Phase::Preparing { .. }),
+            "decide: only once, before any decision"
+        );
+        entry.phase = Phase::Deciding {
+            decision,
+            acked: BTreeSet::new(),
+            resend_at: self.now + DECISION_RETRY_INTERVAL_MIN,
+            attempt: 0,
+        };
+        let participants = entry.participants.clone();
+        self.out
+            .records
+            .push(CoordinatorRecord::Decided(DecidedTxn {
+                txn,
+                participants: participants.clone(),
+                decision,
+            }));
+        for p in participants {
+            self.send(p, Msg::Decision { txn, decision });
+        }
+        self.send(txn.client, Msg::Outcome { txn, decision });
+        self.out.events.push(Event::Decided { txn, decision });
+        debug!(node = self.id, role = role::COORDINATOR, step = step::DECIDE, txn = %txn,
+            persisted = "decided", sent = "decision", decision = ?decision, reason);
+    }
+
+    /// `held: None` counts: the participant finished `txn` and forgot it, which it
+    /// does only once the floor passed it, i.e. after everyone acknowledged.
+    fn on_ack(&mut self, from: NodeId, txn: TxnId, held: Option<Decision>) -> Result<(), Error> {
+        let Some(entry) = self.txns.get_mut(&txn) else {
+            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "-", sent = "-", reason = "unknown", from);
+            return Ok(());
+        };
+        if !entry.participants.contains(&from) {
+            return Err(Error::NotAParticipant { txn, from });
+        }
+        let decision = match (entry.decision(), held) {
+            (None, _) => return Err(Error::AckBeforeDecision { txn, from }),
+            (Some(logged), Some(held)) if logged != held => {
+                return Err(Error::AckMismatch { txn, from })
+            }
+            (Some(logged), _) => logged,
+        };
+        let all_acked = match &mut entry.phase {
+            Phase::Deciding { acked, .. } => {
+                acked.insert(from);
+                acked.len() == entry.participants.len()
+            }
+            _ => false,
+        };
+        debug!(node = self.id, role = role::COORDINATOR, step = step::ACK, txn = %txn,
+            persisted = "-", sent = "-", from, held = ?held, done = all_acked);
+        if all_acked {
+            entry.phase = Phase::Done { decision };
+            self.raise_floor(txn.client);
+        }
+        Ok(())
+    }
+
+    fn on_query(
+        &mut self,
+        from: NodeId,
+        txn: TxnId,
+        participants: Vec<NodeId>,
+    ) -> Result<(), Error> {
+        if !participants.contains(&from) {
+            return Err(Error::NotAParticipant { txn, from });
+        }
+        self.check_txn(txn, &participants)?;
+        if let Some(entry) = self.txns.get(&txn) {
+            if !entry.participants.contains(&from) {
+                return Err(Error::NotAParticipant { txn, from });
+            }
+            match entry.decision() {
+                None => {
+                    // Still collecting votes; the vote timeout bounds the wait.
+                    debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+                        persisted = "-", sent = "-", from, answer = "pending");
+                }
+                Some(decision) => {
+                    self.send(from, Msg::Decision { txn, decision });
+                    debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+                        persisted = "-", sent = "decision", from, answer = ?decision);
+                }
+            }
+            return Ok(());
+        }
+        if txn.seq < self.floor(txn.client) {
+            // Finished and acknowledged by every participant: the asker either
+            // finished it too (and ignores this) or re-prepared a late duplicate
+            // Prepare of an aborted transaction. Committed ones are never re-prepared.
+            self.send(
+                from,
+                Msg::Decision {
+                    txn,
+                    decision: Decision::Abort,
+                },
+            );
+            debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+                persisted = "-", sent = "decision", from, answer = ?Decision::Abort, presumed = "below-floor");
+            return Ok(());
+        }
+        let new_client = !self.clients.contains_key(&txn.client);
+        if self.txns.len() >= COORDINATOR_TXNS_MAX
+            || (new_client && self.clients.len() >= COORDINATOR_CLIENTS_MAX)
+        {
+            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "-", sent = "-", reason = "txns-full", from);
+            return Ok(());
+        }
+        // Unknown at or above the floor: it began in a previous incarnation and was
+        // never decided. Presume abort, durably, so this id can never commit later.
+        self.clients.entry(txn.client).or_default();
+        self.txns.insert(
+            txn,
+            Entry {
+                participants,
+                phase: Phase::Preparing {
+                    legs: Vec::new(),
+                    yes: BTreeSet::new(),
+                    vote_deadline: self.now,
+                    resend_at: self.now,
+                },
+            },
+        );
+        debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+            persisted = "decided", sent = "decision", from, answer = ?Decision::Abort, presumed = "no-decision");
+        self.decide(txn, Decision::Abort, "presumed");
+        Ok(())
+    }
+
+    /// Raises `client`'s floor past every finished transaction below its `low`,
+    /// forgetting them.
+    fn raise_floor(&mut self, client: NodeId) {
+        let Some(window) = self.clients.get(&client).copied() else {
+            return;
+        };
+        let start = TxnId {
+            client,
+            seq: window.floor,
+        };
+        let end = TxnId {
+            client,
+            seq: window.low.max(window.floor),
+        };
+        let mut floor = end.seq;
+        for (id, e) in self.txns.range(start..end) {
+            if !matches!(e.phase, Phase::Done { .. }) {
+                floor = id.seq;
+                break;
+            }
+        }
+        if floor <= window.floor {
+            return;
+        }
+        let forgotten: Vec<TxnId> = self
+            .txns
+            .range(start..TxnId { client, seq: floor })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &forgotten {
+            self.txns.remove(id);
+        }
+        self.clients.get_mut(&client).expect("window exists").floor = floor;
+        debug!(node = self.id, role = role::COORDINATOR, step = step::FORGET, txn = %start,
+            persisted = "-", sent = "-", client, floor, forgotten = forgotten.len());
+    }
+}
+
+impl Core for Coordinator {
+    type Msg = Msg;
+    type Record = CoordinatorRecord;
+    type Event = Event;
+    type Error = Error;
+
+    fn handle_message(&mut self, now: Time, from: NodeId, msg: Msg) -> Result<(), Error> {
+        self.tick(now);
+        let kind = msg.kind();
+        let from_participant = self.participants.contains(&from);
+        match msg {
+            Msg::Begin { txn, low } => self.on_begin(from, txn, low),
+            Msg::Vote { txn, vote } if from_participant => self.on_vote(from, txn, vote),
+            Msg::Ack { txn, held } if from_participant => self.on_ack(from, txn, held),
+            Msg::Query { txn, participants } if from_participant => {
+                self.on_query(from, txn, participants)
+            }
+            _ => Err(Error::UnexpectedMessage { from, kind }),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        self.tick(now);
+        let mut timed_out = Vec::new();
+        let mut prepares = Vec::new();
+        let mut decisions = Vec::new();
+        for (&txn, entry) in self.txns.iter_mut() {
+            match &mut entry.phase {
+                Phase::Preparing { vote_deadline, .. } if *vote_deadline <= now => {
+                    timed_out.push(txn)
+                }
+                Phase::Preparing {
+                    legs,
+                    yes,
+                    resend_at,
+                    ..
+                } if *resend_at <= now => {
+                    *resend_at = now + PREPARE_RETRY_INTERVAL;
+                    for leg in legs.iter().filter(|l| !yes.contains(&l.participant)) {
+                        prepares.push((txn, *leg, entry.participants.clone()));
+                    }
+                }
+                Phase::Deciding {
+                    decision,
+                    acked,
+                    resend_at,
+                    attempt,
+                } if *resend_at <= now => {
+                    *attempt = attempt.saturating_add(1);
+                    *resend_at = now
+                        + backoff(
+                            DECISION_RETRY_INTERVAL_MIN,
+                            DECISION_RETRY_INTERVAL_MAX,
+                            *attempt,
+                        );
+                    for &p in entry.participants.iter().filter(|p| !acked.contains(p)) {
+                        decisions.push((txn, p, *decision, *attempt));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for txn in timed_out {
+            self.decide(txn, Decision::Abort, "vote-timeout");
+        }
+        for (txn, leg, participants) in prepares {
+            let floor = self.floor(txn.client);
+            self.send(
+                leg.participant,
+                Msg::Prepare {
+                    txn,
+                    posting: leg.posting,
+                    participants,
+                    floor,
+                },
+            );
+            debug!(node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %txn,
+                persisted = "-", sent = "prepare", to = leg.participant, resend = true);
+        }
+        for (txn, p, decision, attempt) in decisions {
+            self.send(p, Msg::Decision { txn, decision });
+            debug!(node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %txn,
+                persisted = "-", sent = "decision", to = p, decision = ?decision, attempt);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.txns
+            .values()
+            .filter_map(|e| match &e.phase {
+                Phase::Preparing {
+                    vote_deadline,
+                    resend_at,
+                    ..
+                } => Some((*vote_deadline).min(*resend_at)),
+                Phase::Deciding { resend_at, .. } => Some(*resend_at),
+                Phase::Done { .. } => None,
+            })
+            .min()
+    }
+
+    fn poll_ready(&mut self) -> Ready<CoordinatorRecord, Msg, Event> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// # Panics
+    /// If records from the last input have not been taken with `poll_ready`: a
+    /// snapshot replaces the log, so it may only cover what is already durable.
+    fn snapshot(&self) -> CoordinatorRecord {
+        assert!(
+            self.out.records.is_empty(),
+            "snapshot before the pending records were polled"
+        );
+        let decided = self
+            .txns
+            .iter()
+            .filter_map(|(id, e)| {
+                e.decision().map(|decision| DecidedTxn {
+                    txn: *id,
+                    participants: e.participants.clone(),
+                    decision,
+                })
+            })
+            .collect();
+        let floors = self.clients.iter().map(|(c, w)| (*c, w.floor)).collect();
+        CoordinatorRecord::Snapshot(CoordinatorSnapshot { floors, decided })
+    }
+}

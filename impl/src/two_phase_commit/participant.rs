@@ -1,0 +1,613 @@
+//! The participant: a bank that stages a posting, votes, and applies the decision.
+//!
+//! ## Call order
+//!
+//! 1. [`Participant::new`] on first start, or [`Participant::recover`] with the
+//!    records its log returned (its [`ParticipantSnapshot`] first, if any). A
+//!    recovered participant asks the coordinator at once about every transaction
+//!    it is still prepared for.
+//! 2. For every input — [`Core::handle_message`] or, once [`Core::poll_timeout`]
+//!    has passed, [`Core::handle_timeout`] — then [`Core::poll_ready`]: append and
+//!    sync its records (`Prepared`, `Committed`, `Aborted`), then send its
+//!    messages. A yes vote follows its `Prepared` record, an `Ack` the record of
+//!    the decision it acknowledges.
+//! 3. To compact the log, replace it with [`Core::snapshot`] (only when the last
+//!    `Ready` has been carried out). The snapshot holds the bank.
+//!
+//! ## Rules
+//!
+//! - A yes vote is durable before it leaves; a no vote is not recorded (an
+//!   unprepared transaction can only abort).
+//! - While prepared, it never decides alone: it queries the coordinator with
+//!   bounded backoff.
+//! - Committing is one `Committed` record holding the posting and the mark, so
+//!   replaying the log applies each transaction once.
+//! - Every decision is acknowledged, duplicates included. A `Commit` for a
+//!   transaction never prepared here cannot happen (the coordinator commits only
+//!   after this node's durable yes) and is [`Error::CommitNeverPrepared`].
+//! - Finished transactions are kept until the coordinator's floor (carried by
+//!   `Prepare`) passes them; see [`two_phase_commit`](super).
+
+use super::{
+    backoff, check_participants, role, step, Decision, Error, Event, Msg, TxnId, Vote, VotePolicy,
+    PARTICIPANT_CLIENTS_MAX, PARTICIPANT_TXNS_MAX, QUERY_INTERVAL_MAX, QUERY_INTERVAL_MIN,
+};
+use crate::bank::{Bank, Posting};
+use crate::core::{Core, Envelope, NodeId, Ready, Time};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tracing::debug;
+
+/// A transaction prepared here and not yet decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedTxn {
+    pub txn: TxnId,
+    pub posting: Posting,
+    pub participants: Vec<NodeId>,
+}
+
+/// A transaction finished here, kept to deduplicate late messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedTxn {
+    pub txn: TxnId,
+    pub decision: Decision,
+}
+
+/// The participant's whole durable state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantSnapshot {
+    pub bank: Bank,
+    /// Per client: every transaction below it is finished everywhere and forgotten.
+    pub floors: BTreeMap<NodeId, u64>,
+    pub prepared: Vec<PreparedTxn>,
+    pub finished: Vec<FinishedTxn>,
+}
+
+/// The participant's log records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParticipantRecord {
+    /// Staged a posting and voted yes (the vote leaves after this is durable).
+    Prepared(PreparedTxn),
+    /// Applied `posting` to the bank and marked `txn` committed, in one record.
+    Committed { txn: TxnId, posting: Posting },
+    /// Discarded a prepared posting.
+    Aborted { txn: TxnId },
+    /// Stands for all records before it; only ever the first record.
+    Snapshot(ParticipantSnapshot),
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Prepared {
+        posting: Posting,
+        participants: Vec<NodeId>,
+        query_at: Time,
+        attempt: u32,
+    },
+    /// Voted no; in memory only (a crash forgets it, which is safe: it can only abort).
+    Refused,
+    Finished(Decision),
+}
+
+/// The two-phase-commit participant. See the module docs for the call order.
+#[derive(Clone, Debug)]
+pub struct Participant {
+    id: NodeId,
+    coordinator: NodeId,
+    policy: VotePolicy,
+    now: Time,
+    bank: Bank,
+    txns: BTreeMap<TxnId, State>,
+    floors: BTreeMap<NodeId, u64>,
+    out: Ready<ParticipantRecord, Msg, Event>,
+}
+
+impl Participant {
+    /// A participant with an empty log and bank, voting by `policy`.
+    pub fn new(id: NodeId, coordinator: NodeId, policy: VotePolicy) -> Participant {
+        Participant {
+            id,
+            coordinator,
+            policy,
+            now: Time::ZERO,
+            bank: Bank::new(),
+            txns: BTreeMap::new(),
+            floors: BTreeMap::new(),
+            out: Ready::default(),
+        }
+    }
+
+    /// Rebuilds a participant from its log; queries the coordinator at once about
+    /// every transaction it is still prepared for.
+    pub fn recover(
+        id: NodeId,
+        coordinator: NodeId,
+        policy: VotePolicy,
+        now: Time,
+        records: impl IntoIterator<Item = ParticipantRecord>,
+    ) -> Result<Participant, Error> {
+        let mut p = Participant::new(id, coordinator, policy);
+        p.now = now;
+        for (index, record) in records.into_iter().enumerate() {
+            p.replay(index, record)?;
+        }
+        let prepared: Vec<(TxnId, Vec<NodeId>)> = p
+            .txns
+            .iter_mut()
+            .filter_map(|(id, s)| match s {
+                State::Prepared {
+                    participants,
+                    query_at,
+                    ..
+                } => {
+                    *query_at = now + QUERY_INTERVAL_MIN;
+                    Some((*id, participants.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        for (txn, participants) in &prepared {
+            p.send(Msg::Query {
+                txn: *txn,
+                participants: participants.clone(),
+            });
+        }
+        debug!(
+            node = id,
+            role = role::PARTICIPANT,
+            step = step::RECOVER,
+            txn = "-",
+            persisted = "-",
+            sent = "query",
+            prepared = prepared.len(),
+            held = p.txns.len(),
+            total = p.bank.total()
+        );
+        Ok(p)
+    }
+
+    fn replay(&mut self, index: usize, record: ParticipantRecord) -> Result<(), Error> {
+        // Query deadlines are set by `recover` once every record is replayed.
+        let prepared = |posting, participants| State::Prepared {
+            posting,
+            participants,
+            query_at: Time::ZERO,
+            attempt: 0,
+        };
+        match record {
+            ParticipantRecord::Snapshot(s) => {
+                if index != 0 {
+                    return Err(Error::SnapshotNotFirst { index });
+                }
+                self.bank = s.bank;
+                self.floors = s.floors;
+                for t in s.prepared {
+                    let corrupt = |reason| Error::CorruptLog {
+                        index,
+                        txn: t.txn,
+                        reason,
+                    };
+                    check_participants(&t.participants).map_err(corrupt)?;
+                    if self
+                        .txns
+                        .insert(t.txn, prepared(t.posting, t.participants))
+                        .is_some()
+                    {
+                        return Err(corrupt("held twice in the snapshot"));
+                    }
+                }
+                for f in s.finished {
+                    if self
+                        .txns
+                        .insert(f.txn, State::Finished(f.decision))
+                        .is_some()
+                    {
+                        return Err(Error::CorruptLog {
+                            index,
+                            txn: f.txn,
+                            reason: "held twice in the snapshot",
+                        });
+                    }
+                }
+            }
+            ParticipantRecord::Prepared(t) => {
+                let corrupt = |reason| Error::CorruptLog {
+                    index,
+                    txn: t.txn,
+                    reason,
+                };
+                check_participants(&t.participants).map_err(corrupt)?;
+                if t.txn.seq < self.floor(t.txn.client) {
+                    return Err(corrupt("prepared below its client's floor"));
+                }
+                if self.txns.contains_key(&t.txn) {
+                    return Err(corrupt("prepared twice"));
+                }
+                self.txns.insert(t.txn, prepared(t.posting, t.participants));
+            }
+            ParticipantRecord::Committed { txn, posting } => {
+                let corrupt = |reason| Error::CorruptLog { index, txn, reason };
+                match self.txns.get(&txn) {
+                    Some(State::Prepared {
+                        posting: staged, ..
+                    }) if *staged == posting => {}
+                    Some(State::Prepared { .. }) => {
+                        return Err(corrupt("committed a posting other than the prepared one"))
+                    }
+                    Some(_) => return Err(corrupt("committed after it finished")),
+                    None => return Err(corrupt("committed without being prepared")),
+                }
+                self.bank.post(&posting);
+                self.txns.insert(txn, State::Finished(Decision::Commit));
+            }
+            ParticipantRecord::Aborted { txn } => match self.txns.get(&txn) {
+                Some(State::Prepared { .. }) => {
+                    self.txns.insert(txn, State::Finished(Decision::Abort));
+                }
+                _ => {
+                    return Err(Error::CorruptLog {
+                        index,
+                        txn,
+                        reason: "aborted without being prepared",
+                    })
+                }
+            },
+        }
+        Ok(())
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The durable bank (committed postings only).
+    pub fn bank(&self) -> &Bank {
+        &self.bank
+    }
+
+    /// Transactions held (prepared or finished): bounded by [`PARTICIPANT_TXNS_MAX`].
+    pub fn txn_count(&self) -> usize {
+        self.txns.len()
+    }
+
+    /// Transactions prepared and awaiting a decision.
+    pub fn prepared(&self) -> Vec<TxnId> {
+        self.txns
+            .iter()
+            .filter(|(_, s)| matches!(s, State::Prepared { .. }))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// What this participant finished `txn` with, if it still holds it.
+    pub fn finished(&self, txn: TxnId) -> Option<Decision> {
+        match self.txns.get(&txn) {
+            Some(State::Finished(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// Every transaction of `client` below this is finished everywhere and forgotten here.
+    pub fn floor(&self, client: NodeId) -> u64 {
+        self.floors.get(&client).copied().unwrap_or(0)
+    }
+
+    fn send(&mut self, msg: Msg) {
+        self.out.messages.push(Envelope {
+            to: self.coordinator,
+            msg,
+        });
+    }
+
+    fn tick(&mut self, now: Time) {
+        assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        self.now = now;
+    }
+
+    fn vote_for(&self, posting: &Posting) -> Vote {
+        match self.policy {
+            VotePolicy::Yes => Vote::Yes,
+            VotePolicy::No => Vote::No,
+            VotePolicy::MinBalance(min) => {
+                if posting.delta >= 0 {
+                    return Vote::Yes;
+                }
+                let staged: i64 = self
+                    .txns
+                    .values()
+                    .filter_map(|s| match s {
+                        State::Prepared { posting: p, .. }
+                            if p.account == posting.account && p.delta < 0 =>
+                        {
+                            Some(p.delta)
+                        }
+                        _ => None,
+                    })
+                    .sum();
+                let worst = self
+                    .bank
+                    .balance(posting.account)
+                    .saturating_add(staged)
+                    .saturating_add(posting.delta);
+                if worst >= min {
+                    Vote::Yes
+                } else {
+                    Vote::No
+                }
+            }
+        }
+    }
+
+    /// Raises `client`'s floor and forgets what is below it. A transaction still
+    /// prepared below the floor is a re-prepared duplicate of an aborted one (a
+    /// committed one is never re-prepared), so it is aborted.
+    fn raise_floor(&mut self, client: NodeId, floor: u64) {
+        let old = self.floor(client);
+        if floor <= old {
+            return;
+        }
+        let below: Vec<(TxnId, bool)> = self
+            .txns
+            .range(TxnId { client, seq: old }..TxnId { client, seq: floor })
+            .map(|(id, s)| (*id, matches!(s, State::Prepared { .. })))
+            .collect();
+        for (txn, prepared) in &below {
+            self.txns.remove(txn);
+            if *prepared {
+                self.out
+                    .records
+                    .push(ParticipantRecord::Aborted { txn: *txn });
+                self.out.events.push(Event::Aborted { txn: *txn });
+                debug!(node = self.id, role = role::PARTICIPANT, step = step::ABORT, txn = %txn,
+                    persisted = "aborted", sent = "-", reason = "below-floor");
+            }
+        }
+        self.floors.insert(client, floor);
+        debug!(node = self.id, role = role::PARTICIPANT, step = step::FORGET, txn = %TxnId { client, seq: old },
+            persisted = "-", sent = "-", client, floor, forgotten = below.len());
+    }
+
+    fn on_prepare(
+        &mut self,
+        txn: TxnId,
+        posting: Posting,
+        participants: Vec<NodeId>,
+        floor: u64,
+    ) -> Result<(), Error> {
+        check_participants(&participants).map_err(|reason| Error::InvalidTxn { txn, reason })?;
+        if !participants.contains(&self.id) {
+            return Err(Error::NotAParticipant { txn, from: self.id });
+        }
+        if let Some(State::Prepared {
+            posting: staged, ..
+        }) = self.txns.get(&txn)
+        {
+            if *staged != posting {
+                return Err(Error::ConflictingPrepare { txn });
+            }
+        }
+        let known_client = self.floors.contains_key(&txn.client);
+        if known_client || self.floors.len() < PARTICIPANT_CLIENTS_MAX {
+            self.raise_floor(txn.client, floor);
+        }
+        if txn.seq < self.floor(txn.client) {
+            debug!(node = self.id, role = role::PARTICIPANT, step = step::IGNORE, txn = %txn,
+                persisted = "-", sent = "-", reason = "below-floor", msg = "prepare");
+            return Ok(());
+        }
+        let vote = match self.txns.get(&txn) {
+            Some(State::Prepared { .. }) => Some(Vote::Yes),
+            Some(State::Refused) => Some(Vote::No),
+            Some(State::Finished(_)) => None,
+            None => {
+                let full = self.txns.len() >= PARTICIPANT_TXNS_MAX
+                    || (!known_client && self.floors.len() >= PARTICIPANT_CLIENTS_MAX);
+                let vote = if full {
+                    Vote::No
+                } else {
+                    self.vote_for(&posting)
+                };
+                match vote {
+                    Vote::Yes => {
+                        self.out
+                            .records
+                            .push(ParticipantRecord::Prepared(PreparedTxn {
+                                txn,
+                                posting,
+                                participants: participants.clone(),
+                            }));
+                        self.floors.entry(txn.client).or_insert(0);
+                        let query_at = self.now + QUERY_INTERVAL_MIN;
+                        self.txns.insert(
+                            txn,
+                            State::Prepared {
+                                posting,
+                                participants,
+                                query_at,
+                                attempt: 0,
+                            },
+                        );
+                    }
+                    Vote::No if !full => {
+                        self.floors.entry(txn.client).or_insert(0);
+                        self.txns.insert(txn, State::Refused);
+                    }
+                    Vote::No => {}
+                }
+                debug!(node = self.id, role = role::PARTICIPANT, step = step::VOTE, txn = %txn,
+                    persisted = if vote == Vote::Yes { "prepared" } else { "-" }, sent = "vote",
+                    vote = ?vote, full, account = posting.account, delta = posting.delta);
+                self.send(Msg::Vote { txn, vote });
+                return Ok(());
+            }
+        };
+        match vote {
+            Some(vote) => {
+                // A duplicate Prepare: repeat the vote; the record, if any, is already written.
+                self.send(Msg::Vote { txn, vote });
+                debug!(node = self.id, role = role::PARTICIPANT, step = step::VOTE, txn = %txn,
+                    persisted = "-", sent = "vote", vote = ?vote, duplicate = true);
+            }
+            None => {
+                debug!(node = self.id, role = role::PARTICIPANT, step = step::IGNORE, txn = %txn,
+                    persisted = "-", sent = "-", reason = "finished", msg = "prepare");
+            }
+        }
+        Ok(())
+    }
+
+    fn on_decision(&mut self, txn: TxnId, decision: Decision) -> Result<(), Error> {
+        let below_floor = txn.seq < self.floor(txn.client);
+        let step = match decision {
+            Decision::Commit => step::COMMIT,
+            Decision::Abort => step::ABORT,
+        };
+        let (persisted, held) = match (self.txns.get(&txn), decision) {
+            (Some(State::Prepared { posting, .. }), Decision::Commit) => {
+                let posting = *posting;
+                self.out
+                    .records
+                    .push(ParticipantRecord::Committed { txn, posting });
+                self.bank.post(&posting);
+                self.out.events.push(Event::Committed { txn, posting });
+                self.txns.insert(txn, State::Finished(Decision::Commit));
+                ("committed", Some(Decision::Commit))
+            }
+            (Some(State::Prepared { .. }), Decision::Abort) => {
+                self.out.records.push(ParticipantRecord::Aborted { txn });
+                self.out.events.push(Event::Aborted { txn });
+                self.txns.insert(txn, State::Finished(Decision::Abort));
+                ("aborted", Some(Decision::Abort))
+            }
+            (Some(State::Finished(Decision::Abort) | State::Refused), Decision::Commit) => {
+                return Err(Error::CommitAfterAbort { txn });
+            }
+            // A duplicate, acknowledged again and applied never; or a presumed
+            // abort answering a late query of a transaction committed here, which
+            // no longer waits for it: acknowledged with what is held.
+            (Some(State::Finished(held)), _) => ("-", Some(*held)),
+            (Some(State::Refused), Decision::Abort) => {
+                self.txns.insert(txn, State::Finished(Decision::Abort));
+                ("-", Some(Decision::Abort))
+            }
+            (None, _) if below_floor => ("-", None),
+            (None, Decision::Commit) => return Err(Error::CommitNeverPrepared { txn }),
+            (None, Decision::Abort) => {
+                // Never prepared here (its Prepare was lost or is late). Remember the
+                // abort in memory, if there is room, so a late Prepare is not voted on.
+                let known_client = self.floors.contains_key(&txn.client);
+                if self.txns.len() < PARTICIPANT_TXNS_MAX
+                    && (known_client || self.floors.len() < PARTICIPANT_CLIENTS_MAX)
+                {
+                    self.floors.entry(txn.client).or_insert(0);
+                    self.txns.insert(txn, State::Finished(Decision::Abort));
+                }
+                ("-", Some(Decision::Abort))
+            }
+        };
+        self.send(Msg::Ack { txn, held });
+        debug!(node = self.id, role = role::PARTICIPANT, step, txn = %txn,
+            persisted, sent = "ack", held = ?held, duplicate = persisted == "-");
+        Ok(())
+    }
+}
+
+impl Core for Participant {
+    type Msg = Msg;
+    type Record = ParticipantRecord;
+    type Event = Event;
+    type Error = Error;
+
+    fn handle_message(&mut self, now: Time, from: NodeId, msg: Msg) -> Result<(), Error> {
+        self.tick(now);
+        let kind = msg.kind();
+        if from != self.coordinator {
+            return Err(Error::UnexpectedMessage { from, kind });
+        }
+        match msg {
+            Msg::Prepare {
+                txn,
+                posting,
+                participants,
+                floor,
+            } => self.on_prepare(txn, posting, participants, floor),
+            Msg::Decision { txn, decision } => self.on_decision(txn, decision),
+            _ => Err(Error::UnexpectedMessage { from, kind }),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        self.tick(now);
+        let mut queries = Vec::new();
+        for (&txn, state) in self.txns.iter_mut() {
+            if let State::Prepared {
+                participants,
+                query_at,
+                attempt,
+                ..
+            } = state
+            {
+                if *query_at <= now {
+                    *attempt = attempt.saturating_add(1);
+                    *query_at = now + backoff(QUERY_INTERVAL_MIN, QUERY_INTERVAL_MAX, *attempt);
+                    queries.push((txn, participants.clone(), *attempt));
+                }
+            }
+        }
+        for (txn, participants, attempt) in queries {
+            self.send(Msg::Query { txn, participants });
+            debug!(node = self.id, role = role::PARTICIPANT, step = step::QUERY, txn = %txn,
+                persisted = "-", sent = "query", attempt);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.txns
+            .values()
+            .filter_map(|s| match s {
+                State::Prepared { query_at, .. } => Some(*query_at),
+                _ => None,
+            })
+            .min()
+    }
+
+    fn poll_ready(&mut self) -> Ready<ParticipantRecord, Msg, Event> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// # Panics
+    /// If records from the last input have not been taken with `poll_ready`.
+    fn snapshot(&self) -> ParticipantRecord {
+        assert!(
+            self.out.records.is_empty(),
+            "snapshot before the pending records were polled"
+        );
+        let mut s = ParticipantSnapshot {
+            bank: self.bank.clone(),
+            floors: self.floors.clone(),
+            ..Default::default()
+        };
+        for (&txn, state) in &self.txns {
+            match state {
+                State::Prepared {
+                    posting,
+                    participants,
+                    ..
+                } => s.prepared.push(PreparedTxn {
+                    txn,
+                    posting: *posting,
+                    participants: participants.clone(),
+                }),
+                State::Finished(decision) => s.finished.push(FinishedTxn {
+                    txn,
+                    decision: *decision,
+                }),
+                State::Refused => s.finished.push(FinishedTxn {
+                    txn,
+                    decision: Decision::Abort,
+                }),
+            }
+        }
+        ParticipantRecord::Snapshot(s)
+    }
+}
