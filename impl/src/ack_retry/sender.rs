@@ -99,7 +99,7 @@ impl Sender {
             target: TRACE_TARGET,
             node = id, role = "sender", step = step::RECOVER, peer = receiver,
             records = count, next_seq = sender.next_seq, outbox = sender.outbox.len(),
-            persisted = "none", sent = "data",
+            persisted = "none", sent = if sender.outbox.is_empty() { "none" } else { "data" },
         );
         sender.check_invariants();
         Ok(sender)
