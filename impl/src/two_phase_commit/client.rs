@@ -19,6 +19,7 @@
 //! loses one the coordinator may have seen; its outcome is recorded before the
 //! application hears it, and a learned transaction is never retried.
 
+use super::TRACE_TARGET;
 use super::{
     backoff, check_participants, role, step, Decision, Error, Event, Leg, Msg, SubmitError, Txn,
     TxnId, CLIENT_PENDING_TXNS_MAX, CLIENT_RETRY_INTERVAL_MAX, CLIENT_RETRY_INTERVAL_MIN,
@@ -120,12 +121,12 @@ impl Client {
                 msg: Msg::Begin { txn, low },
             });
         }
-        debug!(
+        debug!(target: TRACE_TARGET,
             node = id,
             role = role::CLIENT,
             step = step::RECOVER,
             txn = "-",
-            persisted = "-",
+            persisted = "none",
             sent = "begin",
             pending = c.pending.len(),
             next_seq = c.next_seq
@@ -243,7 +244,7 @@ impl Client {
                 attempt: 0,
             },
         );
-        debug!(node = self.id, role = role::CLIENT, step = step::BEGIN, txn = %id,
+        debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::BEGIN, txn = %id,
             persisted = "submitted", sent = "begin", low, pending = self.pending.len());
         Ok(id)
     }
@@ -273,16 +274,16 @@ impl Core for Client {
             return Err(Error::OutcomeForUnknown { txn });
         }
         if self.pending.remove(&txn.seq).is_none() {
-            debug!(node = self.id, role = role::CLIENT, step = step::IGNORE, txn = %txn,
-                persisted = "-", sent = "-", reason = "already-learned", decision = ?decision);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::IGNORE, txn = %txn,
+                persisted = "none", sent = "none", reason = "already-learned", decision = ?decision);
             return Ok(());
         }
         self.out
             .records
             .push(ClientRecord::Learned { txn, decision });
         self.out.events.push(Event::Outcome { txn, decision });
-        debug!(node = self.id, role = role::CLIENT, step = step::OUTCOME, txn = %txn,
-            persisted = "learned", sent = "-", decision = ?decision);
+        debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::OUTCOME, txn = %txn,
+            persisted = "learned", sent = "none", decision = ?decision);
         Ok(())
     }
 
@@ -303,8 +304,8 @@ impl Core for Client {
             }
         }
         for (txn, attempt) in retries {
-            debug!(node = self.id, role = role::CLIENT, step = step::RETRY, txn = %txn.id,
-                persisted = "-", sent = "begin", low, attempt);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::RETRY, txn = %txn.id,
+                persisted = "none", sent = "begin", low, attempt);
             self.out.messages.push(Envelope {
                 to: self.coordinator,
                 msg: Msg::Begin { txn, low },

@@ -19,6 +19,7 @@
 //! client's floor passes it. See the module docs of
 //! [`two_phase_commit`](super) for why forgetting is safe.
 
+use super::TRACE_TARGET;
 use super::{
     backoff, check_participants, role, step, Decision, Error, Event, Leg, Msg, Txn, TxnId, Vote,
     CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
@@ -173,12 +174,12 @@ impl Coordinator {
                 },
             );
         }
-        debug!(
+        debug!(target: TRACE_TARGET,
             node = id,
             role = role::COORDINATOR,
             step = step::RECOVER,
             txn = "-",
-            persisted = "-",
+            persisted = "none",
             sent = "decision",
             decided = decided.len(),
             clients = c.clients.len(),
@@ -281,32 +282,32 @@ impl Coordinator {
         }
         self.check_txn(id, &txn.participants())?;
         if !self.clients.contains_key(&from) && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
-            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                persisted = "-", sent = "-", reason = "clients-full");
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
+                persisted = "none", sent = "none", reason = "clients-full");
             return Ok(());
         }
         let window = self.clients.entry(from).or_default();
         window.low = window.low.max(low);
         self.raise_floor(from);
         if id.seq < self.floor(from) {
-            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                persisted = "-", sent = "-", reason = "below-floor");
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
+                persisted = "none", sent = "none", reason = "below-floor");
             return Ok(());
         }
         match self.txns.get(&id).map(|e| e.decision()) {
             Some(None) => {
                 // In progress: never restarted; the client hears the decision when it is logged.
-                debug!(node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %id,
-                    persisted = "-", sent = "-", state = "preparing");
+                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %id,
+                    persisted = "none", sent = "none", state = "preparing");
             }
             Some(Some(decision)) => {
                 self.send(id.client, Msg::Outcome { txn: id, decision });
-                debug!(node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %id,
-                    persisted = "-", sent = "outcome", decision = ?decision);
+                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %id,
+                    persisted = "none", sent = "outcome", decision = ?decision);
             }
             None if self.txns.len() >= COORDINATOR_TXNS_MAX => {
-                debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                    persisted = "-", sent = "-", reason = "txns-full");
+                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
+                    persisted = "none", sent = "none", reason = "txns-full");
             }
             None => {
                 // Presumed abort: nothing is logged before Prepare.
@@ -336,8 +337,8 @@ impl Coordinator {
                         phase,
                     },
                 );
-                debug!(node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %id,
-                    persisted = "-", sent = "prepare", participants = self.txns[&id].participants.len());
+                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %id,
+                    persisted = "none", sent = "prepare", participants = self.txns[&id].participants.len());
             }
         }
         Ok(())
@@ -347,20 +348,20 @@ impl Coordinator {
         let Some(entry) = self.txns.get_mut(&txn) else {
             // Unknown: a round of a previous incarnation or a forgotten one. A
             // prepared voter will query, and the query is answered durably.
-            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
-                persisted = "-", sent = "-", reason = "unknown", from, vote = ?vote);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "none", sent = "none", reason = "unknown", from, vote = ?vote);
             return Ok(());
         };
         if !entry.participants.contains(&from) {
             return Err(Error::NotAParticipant { txn, from });
         }
         let Phase::Preparing { yes, .. } = &mut entry.phase else {
-            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
-                persisted = "-", sent = "-", reason = "decided", from, vote = ?vote);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "none", sent = "none", reason = "decided", from, vote = ?vote);
             return Ok(());
         };
-        debug!(node = self.id, role = role::COORDINATOR, step = step::VOTE, txn = %txn,
-            persisted = "-", sent = "-", from, vote = ?vote);
+        debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::VOTE, txn = %txn,
+            persisted = "none", sent = "none", from, vote = ?vote);
         match vote {
             Vote::No => self.decide(txn, Decision::Abort, "no-vote"),
             Vote::Yes => {
@@ -399,7 +400,7 @@ impl Coordinator {
         }
         self.send(txn.client, Msg::Outcome { txn, decision });
         self.out.events.push(Event::Decided { txn, decision });
-        debug!(node = self.id, role = role::COORDINATOR, step = step::DECIDE, txn = %txn,
+        debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::DECIDE, txn = %txn,
             persisted = "decided", sent = "decision", decision = ?decision, reason);
     }
 
@@ -407,8 +408,8 @@ impl Coordinator {
     /// does only once the floor passed it, i.e. after everyone acknowledged.
     fn on_ack(&mut self, from: NodeId, txn: TxnId, held: Option<Decision>) -> Result<(), Error> {
         let Some(entry) = self.txns.get_mut(&txn) else {
-            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
-                persisted = "-", sent = "-", reason = "unknown", from);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "none", sent = "none", reason = "unknown", from);
             return Ok(());
         };
         if !entry.participants.contains(&from) {
@@ -428,8 +429,8 @@ impl Coordinator {
             }
             _ => false,
         };
-        debug!(node = self.id, role = role::COORDINATOR, step = step::ACK, txn = %txn,
-            persisted = "-", sent = "-", from, held = ?held, done = all_acked);
+        debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::ACK, txn = %txn,
+            persisted = "none", sent = "none", from, held = ?held, done = all_acked);
         if all_acked {
             entry.phase = Phase::Done { decision };
             self.raise_floor(txn.client);
@@ -454,13 +455,13 @@ impl Coordinator {
             match entry.decision() {
                 None => {
                     // Still collecting votes; the vote timeout bounds the wait.
-                    debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
-                        persisted = "-", sent = "-", from, answer = "pending");
+                    debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+                        persisted = "none", sent = "none", from, answer = "pending");
                 }
                 Some(decision) => {
                     self.send(from, Msg::Decision { txn, decision });
-                    debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
-                        persisted = "-", sent = "decision", from, answer = ?decision);
+                    debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+                        persisted = "none", sent = "decision", from, answer = ?decision);
                 }
             }
             return Ok(());
@@ -476,16 +477,16 @@ impl Coordinator {
                     decision: Decision::Abort,
                 },
             );
-            debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
-                persisted = "-", sent = "decision", from, answer = ?Decision::Abort, presumed = "below-floor");
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+                persisted = "none", sent = "decision", from, answer = ?Decision::Abort, presumed = "below-floor");
             return Ok(());
         }
         let new_client = !self.clients.contains_key(&txn.client);
         if self.txns.len() >= COORDINATOR_TXNS_MAX
             || (new_client && self.clients.len() >= COORDINATOR_CLIENTS_MAX)
         {
-            debug!(node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
-                persisted = "-", sent = "-", reason = "txns-full", from);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
+                persisted = "none", sent = "none", reason = "txns-full", from);
             return Ok(());
         }
         // Unknown at or above the floor: it began in a previous incarnation and was
@@ -503,7 +504,7 @@ impl Coordinator {
                 },
             },
         );
-        debug!(node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
+        debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::QUERY, txn = %txn,
             persisted = "decided", sent = "decision", from, answer = ?Decision::Abort, presumed = "no-decision");
         self.decide(txn, Decision::Abort, "presumed");
         Ok(())
@@ -542,8 +543,8 @@ impl Coordinator {
             self.txns.remove(id);
         }
         self.clients.get_mut(&client).expect("window exists").floor = floor;
-        debug!(node = self.id, role = role::COORDINATOR, step = step::FORGET, txn = %start,
-            persisted = "-", sent = "-", client, floor, forgotten = forgotten.len());
+        debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::FORGET, txn = %start,
+            persisted = "none", sent = "none", client, floor, forgotten = forgotten.len());
     }
 }
 
@@ -623,13 +624,13 @@ impl Core for Coordinator {
                     floor,
                 },
             );
-            debug!(node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %txn,
-                persisted = "-", sent = "prepare", to = leg.participant, resend = true);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %txn,
+                persisted = "none", sent = "prepare", to = leg.participant, resend = true);
         }
         for (txn, p, decision, attempt) in decisions {
             self.send(p, Msg::Decision { txn, decision });
-            debug!(node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %txn,
-                persisted = "-", sent = "decision", to = p, decision = ?decision, attempt);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::RETRY, txn = %txn,
+                persisted = "none", sent = "decision", to = p, decision = ?decision, attempt);
         }
     }
 

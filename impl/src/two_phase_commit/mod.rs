@@ -77,10 +77,11 @@
 //!
 //! ## Tracing
 //!
-//! Every protocol step emits one `tracing` event at debug level with the fields
-//! `node`, `role` (`"client"`, `"coordinator"`, `"participant"`), `step` (one of
-//! [`step`]), `txn` (`client:seq`), `persisted` (the record kind appended, or
-//! `"-"`) and `sent` (the message kind sent, or `"-"`), plus step-specific fields.
+//! Every protocol step emits one `tracing` event at debug level under the target
+//! [`TRACE_TARGET`] with the fields `node`, `role` (`"client"`, `"coordinator"`,
+//! `"participant"`), `step` (one of [`step::ALL`]), `txn` (`client:seq`, or `"-"`
+//! for a whole-node step), `persisted` (the record kind appended, or `"none"`) and
+//! `sent` (the message kind sent, or `"none"`), plus step-specific fields.
 //!
 //! ## Driving the cores
 //!
@@ -363,6 +364,9 @@ pub enum Error {
     WrongRole { index: usize },
 }
 
+/// The `tracing` target of every two-phase-commit event.
+pub const TRACE_TARGET: &str = "eo::two_phase_commit";
+
 /// The fixed set of `step` values in trace events.
 pub mod step {
     /// Client: a new transaction was recorded and its Begin sent.
@@ -391,6 +395,12 @@ pub mod step {
     pub const RECOVER: &str = "recover";
     /// Any role: a message with no effect (stale, duplicate, in progress, or over a bound).
     pub const IGNORE: &str = "ignore";
+
+    /// Every step, for validators.
+    pub const ALL: [&str; 13] = [
+        BEGIN, PREPARE, VOTE, DECIDE, COMMIT, ABORT, ACK, QUERY, RETRY, OUTCOME, FORGET, RECOVER,
+        IGNORE,
+    ];
 }
 
 /// Role names, as traced in the `role` field.

@@ -28,6 +28,7 @@
 //! - Finished transactions are kept until the coordinator's floor (carried by
 //!   `Prepare`) passes them; see [`two_phase_commit`](super).
 
+use super::TRACE_TARGET;
 use super::{
     backoff, check_participants, role, step, Decision, Error, Event, Msg, TxnId, Vote, VotePolicy,
     PARTICIPANT_CLIENTS_MAX, PARTICIPANT_TXNS_MAX, QUERY_INTERVAL_MAX, QUERY_INTERVAL_MIN,
@@ -152,12 +153,12 @@ impl Participant {
                 participants: participants.clone(),
             });
         }
-        debug!(
+        debug!(target: TRACE_TARGET,
             node = id,
             role = role::PARTICIPANT,
             step = step::RECOVER,
             txn = "-",
-            persisted = "-",
+            persisted = "none",
             sent = "query",
             prepared = prepared.len(),
             held = p.txns.len(),
@@ -358,13 +359,13 @@ impl Participant {
                     .records
                     .push(ParticipantRecord::Aborted { txn: *txn });
                 self.out.events.push(Event::Aborted { txn: *txn });
-                debug!(node = self.id, role = role::PARTICIPANT, step = step::ABORT, txn = %txn,
-                    persisted = "aborted", sent = "-", reason = "below-floor");
+                debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::ABORT, txn = %txn,
+                    persisted = "aborted", sent = "none", reason = "below-floor");
             }
         }
         self.floors.insert(client, floor);
-        debug!(node = self.id, role = role::PARTICIPANT, step = step::FORGET, txn = %TxnId { client, seq: old },
-            persisted = "-", sent = "-", client, floor, forgotten = below.len());
+        debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::FORGET, txn = %TxnId { client, seq: old },
+            persisted = "none", sent = "none", client, floor, forgotten = below.len());
     }
 
     fn on_prepare(
@@ -391,8 +392,8 @@ impl Participant {
             self.raise_floor(txn.client, floor);
         }
         if txn.seq < self.floor(txn.client) {
-            debug!(node = self.id, role = role::PARTICIPANT, step = step::IGNORE, txn = %txn,
-                persisted = "-", sent = "-", reason = "below-floor", msg = "prepare");
+            debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::IGNORE, txn = %txn,
+                persisted = "none", sent = "none", reason = "below-floor", msg = "prepare");
             return Ok(());
         }
         let vote = match self.txns.get(&txn) {
@@ -434,8 +435,8 @@ impl Participant {
                     }
                     Vote::No => {}
                 }
-                debug!(node = self.id, role = role::PARTICIPANT, step = step::VOTE, txn = %txn,
-                    persisted = if vote == Vote::Yes { "prepared" } else { "-" }, sent = "vote",
+                debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::VOTE, txn = %txn,
+                    persisted = if vote == Vote::Yes { "prepared" } else { "none" }, sent = "vote",
                     vote = ?vote, full, account = posting.account, delta = posting.delta);
                 self.send(Msg::Vote { txn, vote });
                 return Ok(());
@@ -445,12 +446,12 @@ impl Participant {
             Some(vote) => {
                 // A duplicate Prepare: repeat the vote; the record, if any, is already written.
                 self.send(Msg::Vote { txn, vote });
-                debug!(node = self.id, role = role::PARTICIPANT, step = step::VOTE, txn = %txn,
-                    persisted = "-", sent = "vote", vote = ?vote, duplicate = true);
+                debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::VOTE, txn = %txn,
+                    persisted = "none", sent = "vote", vote = ?vote, duplicate = true);
             }
             None => {
-                debug!(node = self.id, role = role::PARTICIPANT, step = step::IGNORE, txn = %txn,
-                    persisted = "-", sent = "-", reason = "finished", msg = "prepare");
+                debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::IGNORE, txn = %txn,
+                    persisted = "none", sent = "none", reason = "finished", msg = "prepare");
             }
         }
         Ok(())
@@ -485,12 +486,12 @@ impl Participant {
             // A duplicate, acknowledged again and applied never; or a presumed
             // abort answering a late query of a transaction committed here, which
             // no longer waits for it: acknowledged with what is held.
-            (Some(State::Finished(held)), _) => ("-", Some(*held)),
+            (Some(State::Finished(held)), _) => ("none", Some(*held)),
             (Some(State::Refused), Decision::Abort) => {
                 self.txns.insert(txn, State::Finished(Decision::Abort));
-                ("-", Some(Decision::Abort))
+                ("none", Some(Decision::Abort))
             }
-            (None, _) if below_floor => ("-", None),
+            (None, _) if below_floor => ("none", None),
             (None, Decision::Commit) => return Err(Error::CommitNeverPrepared { txn }),
             (None, Decision::Abort) => {
                 // Never prepared here (its Prepare was lost or is late). Remember the
@@ -502,12 +503,12 @@ impl Participant {
                     self.floors.entry(txn.client).or_insert(0);
                     self.txns.insert(txn, State::Finished(Decision::Abort));
                 }
-                ("-", Some(Decision::Abort))
+                ("none", Some(Decision::Abort))
             }
         };
         self.send(Msg::Ack { txn, held });
-        debug!(node = self.id, role = role::PARTICIPANT, step, txn = %txn,
-            persisted, sent = "ack", held = ?held, duplicate = persisted == "-");
+        debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step, txn = %txn,
+            persisted, sent = "ack", held = ?held, duplicate = persisted == "none");
         Ok(())
     }
 }
@@ -556,8 +557,8 @@ impl Core for Participant {
         }
         for (txn, participants, attempt) in queries {
             self.send(Msg::Query { txn, participants });
-            debug!(node = self.id, role = role::PARTICIPANT, step = step::QUERY, txn = %txn,
-                persisted = "-", sent = "query", attempt);
+            debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::QUERY, txn = %txn,
+                persisted = "none", sent = "query", attempt);
         }
     }
 

@@ -1166,3 +1166,67 @@ impl Cluster {
         self.run_until(until);
     }
 }
+
+/// Collects `(role, step)` of every two-phase-commit trace event.
+#[derive(Clone, Default)]
+struct StepLog(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StepLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Fields(String, String);
+        impl tracing::field::Visit for Fields {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "role" => self.0 = value.to_string(),
+                    "step" => self.1 = value.to_string(),
+                    _ => {}
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        if event.metadata().target() == TRACE_TARGET {
+            let mut f = Fields(String::new(), String::new());
+            event.record(&mut f);
+            self.0.lock().unwrap().push((f.0, f.1));
+        }
+    }
+}
+
+#[test]
+fn every_step_is_traced_from_the_documented_set() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let log = StepLog::default();
+    let subscriber = tracing_subscriber::registry().with(log.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let mut c = Cluster::yes(2);
+        c.transfer(P1, P2, 1);
+        c.settle();
+        c.reboot(COORDINATOR);
+        c.settle();
+    });
+    let steps = log.0.lock().unwrap().clone();
+    for (role, step) in &steps {
+        assert!(
+            ["client", "coordinator", "participant"].contains(&role.as_str()),
+            "role {role}"
+        );
+        assert!(
+            step::ALL.contains(&step.as_str()),
+            "step {step} is not in step::ALL"
+        );
+    }
+    let seen = |role: &str, s: &str| steps.iter().any(|(r, st)| r == role && st == s);
+    for (role, s) in [
+        ("client", step::BEGIN),
+        ("coordinator", step::PREPARE),
+        ("participant", step::VOTE),
+        ("coordinator", step::VOTE),
+        ("coordinator", step::DECIDE),
+        ("participant", step::COMMIT),
+        ("coordinator", step::ACK),
+        ("client", step::OUTCOME),
+        ("coordinator", step::RECOVER),
+    ] {
+        assert!(seen(role, s), "no {role} {s} event");
+    }
+}
