@@ -1,1 +1,126 @@
-fn main() {}
+//! `eo`: model-check, explore and simulate exactly-once protocols.
+//!
+//! Exit status: 0 when every expectation is met, 1 when a property is violated
+//! (or a simulation breaks an invariant), 2 for bad usage or configuration.
+
+mod check;
+mod list;
+mod sim;
+
+use clap::{Args, Parser, Subcommand};
+use eo_models::catalog::Settings;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "eo",
+    version,
+    about = "Exactly-once message processing: model-checked and implemented"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the models, their flags with defaults, properties and variants.
+    List {
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Model-check one model, or with no model every model and variant (a table).
+    Check(check::CheckArgs),
+    /// Serve the Stateright Explorer for a model.
+    Explore {
+        /// The model to explore (see `eo list`).
+        model: String,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Where to serve (loopback by default).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        address: SocketAddr,
+    },
+    /// Run the deterministic simulator: the reference implementation under
+    /// faults, checked against a ghost history.
+    Sim(sim::SimArgs),
+}
+
+/// The configuration flags of every model; each model takes the ones `eo list`
+/// shows for it and refuses the others.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SettingsArgs {
+    /// The variant to check: `correct` (default) or a bug variant.
+    #[arg(long)]
+    variant: Option<String>,
+    /// ack-retry: number of senders.
+    #[arg(long)]
+    senders: Option<u32>,
+    /// ack-retry: messages per sender.
+    #[arg(long)]
+    messages: Option<u32>,
+    /// Crashes per behaviour, of any actor.
+    #[arg(long)]
+    crashes: Option<u32>,
+    /// ack-retry: unordered | unordered-dup | ordered (all lossy).
+    #[arg(long)]
+    network: Option<String>,
+    /// two-phase models: number of participants (resource managers).
+    #[arg(long)]
+    participants: Option<u32>,
+    /// two-phase-commit: transactions the client runs one after another.
+    #[arg(long)]
+    transactions: Option<u32>,
+    /// two-phase models: symmetry reduction over participants.
+    #[arg(long)]
+    symmetry: bool,
+    /// two-phase-commit: the coordinator crashes and never recovers (2PC blocks).
+    #[arg(long)]
+    coordinator_never_recovers: bool,
+}
+
+impl SettingsArgs {
+    fn to_settings(&self) -> Settings {
+        Settings {
+            variant: self.variant.clone(),
+            senders: self.senders,
+            messages: self.messages,
+            crashes: self.crashes,
+            network: self.network.clone(),
+            participants: self.participants,
+            transactions: self.transactions,
+            symmetry: self.symmetry,
+            coordinator_never_recovers: self.coordinator_never_recovers,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.variant.is_none() && self.to_settings().given().is_empty()
+    }
+}
+
+/// A failure to report on one line with exit status 2.
+pub struct UsageError(pub String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::List { json } => list::run(json),
+        Command::Check(args) => check::run(&args),
+        Command::Explore {
+            model,
+            settings,
+            address,
+        } => check::explore(&model, &settings.to_settings(), address),
+        Command::Sim(args) => sim::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(UsageError(message)) => {
+            eprintln!("eo: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

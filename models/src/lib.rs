@@ -1,1 +1,17 @@
-//! Stateright models of exactly-once protocols.
+//! # eo-models — exactly-once protocols, model-checked
+//!
+//! Stateright actor models of the mechanisms that make message processing
+//! exactly-once under loss, duplication, reordering and crash-recovery, each with
+//! named bug variants that the checker must catch:
+//!
+//! - [`ack_retry`]: a durable outbox retransmitted until acknowledged, and a
+//!   receiver that saves the effect and its dedup record in one step.
+//!
+//! [`system`] adds what every model shares (a total crash budget, readable
+//! steps), [`check`] runs the checker and reports, and [`catalog`] is what the
+//! `eo` command line lists, checks and explores.
+
+pub mod ack_retry;
+pub mod catalog;
+pub mod check;
+pub mod system;

@@ -1,0 +1,223 @@
+use super::*;
+use crate::check::{Report, RunOptions, Status};
+
+fn check(cfg: &AckRetryCfg) -> Report {
+    let settings = Settings {
+        variant: Some(cfg.variant.name().to_string()),
+        senders: Some(cfg.senders.into()),
+        messages: Some(cfg.messages.into()),
+        crashes: Some(cfg.crashes.into()),
+        network: Some(cfg.network.name().to_string()),
+        ..Settings::default()
+    };
+    ENTRY.check(&settings, &RunOptions::default()).unwrap()
+}
+
+fn status(report: &Report, property: &str) -> Status {
+    report.property(property).unwrap().status
+}
+
+#[test]
+fn default_configuration_holds_every_property() {
+    let report = check(&AckRetryCfg::default());
+    // Pinned: a change that silently shrinks (or grows) the state space shows here.
+    assert_eq!(report.unique_states, 32_805);
+    assert_eq!(status(&report, "exactly-once"), Status::Holds);
+    assert_eq!(status(&report, "no-loss"), Status::Holds);
+    assert_eq!(status(&report, "no-phantom"), Status::Holds);
+    assert_eq!(status(&report, "all-delivered"), Status::Found);
+    assert_eq!(status(&report, "eventually-delivered"), Status::Holds);
+    assert!(report.all_ok());
+}
+
+#[test]
+fn holds_on_an_ordered_network() {
+    let report = check(&AckRetryCfg {
+        network: NetworkKind::Ordered,
+        ..AckRetryCfg::default()
+    });
+    assert!(report.all_ok(), "{:?}", report.failed());
+    assert_eq!(status(&report, "eventually-delivered"), Status::Holds);
+    assert_eq!(status(&report, "all-delivered"), Status::Found);
+}
+
+#[test]
+fn holds_on_a_duplicating_network_where_liveness_is_not_checked() {
+    let report = check(&AckRetryCfg {
+        network: NetworkKind::UnorderedDup,
+        ..AckRetryCfg::default()
+    });
+    assert!(report.all_ok(), "{:?}", report.failed());
+    assert_eq!(status(&report, "exactly-once"), Status::Holds);
+    assert_eq!(status(&report, "eventually-delivered"), Status::NotChecked);
+}
+
+#[test]
+fn holds_with_two_crashes() {
+    let report = check(&AckRetryCfg {
+        senders: 1,
+        crashes: 2,
+        ..AckRetryCfg::default()
+    });
+    assert!(report.all_ok(), "{:?}", report.failed());
+}
+
+/// Checks `variant` on one sender with two messages (small enough for tests;
+/// `eo check` runs the default two senders) and returns the report after asserting
+/// that exactly `violated` failed, the expected property among them.
+fn caught(variant: Variant, violated: &[&str]) -> Report {
+    let report = check(&AckRetryCfg {
+        variant,
+        senders: 1,
+        ..AckRetryCfg::default()
+    });
+    let expected = variant.expected_violation().unwrap();
+    assert!(violated.contains(&expected));
+    assert_eq!(report.failed(), violated, "{}", variant.name());
+    assert_eq!(status(&report, expected), Status::Violated);
+    let steps = report
+        .property(expected)
+        .unwrap()
+        .counterexample
+        .clone()
+        .unwrap();
+    assert!(!steps.is_empty());
+    report
+}
+
+fn counterexample(report: &Report, property: &str) -> Vec<String> {
+    report
+        .property(property)
+        .unwrap()
+        .counterexample
+        .clone()
+        .unwrap()
+}
+
+#[test]
+fn no_dedup_applies_a_retransmission_twice() {
+    let r = caught(Variant::NoDedup, &["exactly-once"]);
+    let steps = counterexample(&r, "exactly-once");
+    let deliveries = |m: &str| steps.iter().filter(|s| s.ends_with(m)).count();
+    assert!(
+        deliveries("receiver: Data(0)") == 2 || deliveries("receiver: Data(1)") == 2,
+        "{steps:?}"
+    );
+    assert!(steps.contains(&"sender 0: Retry timer fires".to_string()));
+}
+
+#[test]
+fn volatile_dedup_reapplies_after_a_receiver_crash() {
+    let r = caught(Variant::VolatileDedup, &["exactly-once"]);
+    assert!(counterexample(&r, "exactly-once").contains(&"receiver crashes".to_string()));
+}
+
+#[test]
+fn non_atomic_apply_reapplies_after_a_crash_between_its_saves() {
+    let r = caught(Variant::NonAtomicApply, &["exactly-once"]);
+    assert!(counterexample(&r, "exactly-once").contains(&"receiver crashes".to_string()));
+}
+
+#[test]
+fn ack_before_persist_loses_an_acknowledged_message() {
+    caught(
+        Variant::AckBeforePersist,
+        &["no-loss", "eventually-delivered"],
+    );
+}
+
+#[test]
+fn volatile_outbox_forgets_unacknowledged_messages() {
+    let r = caught(
+        Variant::VolatileOutbox,
+        &["no-loss", "eventually-delivered"],
+    );
+    assert!(counterexample(&r, "no-loss").contains(&"sender 0 crashes".to_string()));
+}
+
+#[test]
+fn no_retry_never_delivers_a_lost_message() {
+    let r = caught(Variant::NoRetry, &["eventually-delivered"]);
+    assert!(counterexample(&r, "eventually-delivered")
+        .iter()
+        .any(|s| s.starts_with("network loses")));
+}
+
+#[test]
+fn send_before_persist_applies_an_unsubmitted_message() {
+    let r = caught(Variant::SendBeforePersist, &["no-phantom"]);
+    // The receiver applies a message before its sender's submission is durable:
+    // no crash is needed for the state to be wrong, only for it to be permanent.
+    let steps = counterexample(&r, "no-phantom");
+    assert!(steps
+        .iter()
+        .any(|s| s.starts_with("sender 0 → receiver: Data(")));
+    assert!(!steps.contains(&"sender 0: Persist timer fires".to_string()));
+}
+
+#[test]
+fn high_water_mark_dedup_drops_a_reordered_message() {
+    let r = caught(
+        Variant::HighWaterMarkDedup,
+        &["no-loss", "eventually-delivered"],
+    );
+    let steps = counterexample(&r, "no-loss");
+    let first = |needle: &str| steps.iter().position(|s| s.as_str() == needle);
+    // Message 1 overtakes message 0, which is then dropped as a "duplicate".
+    let one = first("sender 0 → receiver: Data(1)").expect("Data(1) delivered");
+    let zero = first("sender 0 → receiver: Data(0)").expect("Data(0) delivered");
+    assert!(one < zero, "{steps:?}");
+}
+
+#[test]
+fn every_bug_variant_has_a_test_config_and_a_distinct_name() {
+    let names: std::collections::BTreeSet<_> = Variant::ALL.iter().map(|v| v.name()).collect();
+    assert_eq!(names.len(), Variant::ALL.len());
+    for v in Variant::ALL {
+        assert_eq!(Variant::parse(v.name()), Some(v));
+        assert_eq!(v.expected_violation().is_none(), v == Variant::Correct);
+    }
+}
+
+#[test]
+fn bad_configurations_are_one_line_errors() {
+    let err = |s: Settings| ENTRY.config(&s).unwrap_err().0;
+    assert!(err(Settings {
+        senders: Some(0),
+        ..Settings::default()
+    })
+    .contains("--senders 0 is out of range"));
+    assert!(err(Settings {
+        senders: Some(4),
+        messages: Some(4),
+        ..Settings::default()
+    })
+    .contains("too large to check"));
+    assert!(err(Settings {
+        variant: Some("nope".into()),
+        ..Settings::default()
+    })
+    .contains("no variant 'nope'"));
+    assert!(err(Settings {
+        participants: Some(3),
+        ..Settings::default()
+    })
+    .contains("does not take --participants"));
+    assert!(err(Settings {
+        network: Some("lossless".into()),
+        ..Settings::default()
+    })
+    .contains("unknown --network"));
+    for e in [
+        err(Settings {
+            senders: Some(0),
+            ..Settings::default()
+        }),
+        err(Settings {
+            network: Some("x".into()),
+            ..Settings::default()
+        }),
+    ] {
+        assert!(!e.contains('\n'));
+    }
+}

@@ -1,0 +1,230 @@
+//! The catalogue of models: what `eo list` shows and what `eo check` and
+//! `eo explore` run. Every model registers one [`ModelEntry`] in [`all`].
+
+use crate::check::{Report, RunOptions};
+use serde::Serialize;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// A configuration the user cannot check: a one-line reason, shown as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The settings a user may give on the command line. A model reads the ones it
+/// declares in [`ModelInfo::flags`] and refuses the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub variant: Option<String>,
+    pub senders: Option<u32>,
+    pub messages: Option<u32>,
+    pub crashes: Option<u32>,
+    pub network: Option<String>,
+    pub participants: Option<u32>,
+    pub transactions: Option<u32>,
+    pub symmetry: bool,
+    pub coordinator_never_recovers: bool,
+}
+
+impl Settings {
+    /// The flags given, by name (without the leading dashes).
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        let options = [
+            ("senders", self.senders.is_some()),
+            ("messages", self.messages.is_some()),
+            ("crashes", self.crashes.is_some()),
+            ("network", self.network.is_some()),
+            ("participants", self.participants.is_some()),
+            ("transactions", self.transactions.is_some()),
+            ("symmetry", self.symmetry),
+            (
+                "coordinator-never-recovers",
+                self.coordinator_never_recovers,
+            ),
+        ];
+        for (name, is_given) in options {
+            if is_given {
+                given.push(name);
+            }
+        }
+        given
+    }
+
+    /// The settings for one row of a model's table: this variant, defaults for
+    /// everything else.
+    pub fn for_variant(variant: &str) -> Settings {
+        Settings {
+            variant: Some(variant.to_string()),
+            ..Settings::default()
+        }
+    }
+}
+
+/// A configuration flag of a model.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlagInfo {
+    /// The flag without dashes, e.g. `senders`.
+    pub name: &'static str,
+    /// Its default, as the user would type it.
+    pub default: String,
+    pub help: &'static str,
+}
+
+/// What a row of the table is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VariantKind {
+    /// The correct protocol: every property must meet its expectation.
+    Correct,
+    /// A bug: the named property must be violated.
+    Bug,
+    /// A documented limitation of the correct protocol: the named property fails
+    /// by design in this configuration.
+    Limitation,
+}
+
+/// A variant of a model: the correct protocol, a bug, or a limitation.
+#[derive(Clone, Debug, Serialize)]
+pub struct VariantInfo {
+    pub name: &'static str,
+    pub kind: VariantKind,
+    /// The property a bug or limitation must violate; `None` for `correct`.
+    pub expected_violation: Option<&'static str>,
+    /// What is wrong, in one sentence.
+    pub about: &'static str,
+    /// The settings that select this row (`--variant` or a flag).
+    #[serde(skip)]
+    pub settings: Settings,
+}
+
+/// A property as `eo list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyInfo {
+    pub name: &'static str,
+    pub expectation: &'static str,
+    pub about: &'static str,
+}
+
+/// What `eo list` says about a model.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub flags: Vec<FlagInfo>,
+    pub properties: Vec<PropertyInfo>,
+    pub variants: Vec<VariantInfo>,
+}
+
+impl ModelInfo {
+    /// Refuses flags this model does not take, naming the ones it does.
+    pub fn refuse_unknown_flags(&self, settings: &Settings) -> Result<(), ConfigError> {
+        for given in settings.given() {
+            if !self.flags.iter().any(|f| f.name == given) {
+                let known: Vec<String> =
+                    self.flags.iter().map(|f| format!("--{}", f.name)).collect();
+                return Err(ConfigError(format!(
+                    "{} does not take --{given} (its flags: {})",
+                    self.name,
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the variant named in `settings` (or `correct`).
+    pub fn variant(&self, settings: &Settings) -> Result<&VariantInfo, ConfigError> {
+        let name = settings.variant.as_deref().unwrap_or("correct");
+        self.variants
+            .iter()
+            .find(|v| v.name == name && v.settings.variant.is_some())
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .variants
+                    .iter()
+                    .filter(|v| v.settings.variant.is_some())
+                    .map(|v| v.name)
+                    .collect();
+                ConfigError(format!(
+                    "{} has no variant '{name}' (variants: {})",
+                    self.name,
+                    known.join(", ")
+                ))
+            })
+    }
+}
+
+/// One model, as the command line drives it.
+pub trait ModelEntry: Sync {
+    fn info(&self) -> ModelInfo;
+
+    /// Checks the configuration in `settings` and reports every property.
+    fn check(&self, settings: &Settings, opts: &RunOptions) -> Result<Report, ConfigError>;
+
+    /// Serves the Stateright Explorer for the configuration on `address`. Blocks
+    /// while serving; returns an error if the configuration or the address is bad.
+    fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError>;
+}
+
+/// Every model, in the order `eo list` and `eo check` show them.
+pub fn all() -> Vec<&'static dyn ModelEntry> {
+    vec![&crate::ack_retry::ENTRY]
+}
+
+/// The model called `name`.
+pub fn find(name: &str) -> Result<&'static dyn ModelEntry, ConfigError> {
+    all()
+        .into_iter()
+        .find(|m| m.info().name == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = all().iter().map(|m| m.info().name).collect();
+            ConfigError(format!("no model '{name}' (models: {})", known.join(", ")))
+        })
+}
+
+/// Reads a numeric setting with its default and an inclusive range.
+pub fn bounded(
+    value: Option<u32>,
+    flag: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u8, ConfigError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigError(format!(
+            "--{flag} {v} is out of range: it must be between {min} and {max}"
+        )));
+    }
+    Ok(u8::try_from(v).expect("ranges are below 256"))
+}
+
+/// Serves the Explorer for a model after making sure the address is free, so a
+/// busy port is a one-line error rather than a panic inside Stateright.
+pub fn serve<M>(
+    model: M,
+    symmetry: Option<crate::check::Representative<M>>,
+    address: SocketAddr,
+) -> Result<(), ConfigError>
+where
+    M: stateright::Model + Send + Sync + 'static,
+    M::State: Clone + fmt::Debug + std::hash::Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + fmt::Debug + PartialEq + Send + Sync + 'static,
+{
+    std::net::TcpListener::bind(address)
+        .map_err(|e| ConfigError(format!("cannot serve the Explorer on {address}: {e}")))?;
+    let mut builder = stateright::Model::checker(model);
+    if let Some(representative) = symmetry {
+        builder = builder.symmetry_fn(representative);
+    }
+    builder.serve(address);
+    Ok(())
+}
