@@ -638,3 +638,113 @@ fn time_going_backwards_is_caller_misuse() {
     s.handle_timeout(Time::from_millis(10));
     s.handle_timeout(Time::from_millis(9));
 }
+
+/// Collects the fields of every `eo::ack_retry` event, as a trace validator would.
+mod trace_capture {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+    use tracing_subscriber::Layer;
+
+    pub type Events = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
+
+    struct Capture(Events);
+
+    struct Fields<'a>(&'a mut BTreeMap<String, String>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.insert(field.name().to_owned(), format!("{value:?}"));
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            self.0.insert(field.name().to_owned(), value.to_owned());
+        }
+    }
+
+    impl<S: tracing::Subscriber> Layer<S> for Capture {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            if event.metadata().target() == super::TRACE_TARGET {
+                let mut fields = BTreeMap::new();
+                event.record(&mut Fields(&mut fields));
+                self.0.lock().unwrap().push(fields);
+            }
+        }
+    }
+
+    /// `tracing` caches one interest per callsite for the whole process. With a
+    /// single registered dispatcher, a callsite first hit on another test's thread
+    /// (no subscriber there) is cached as "never" and this capture would miss it.
+    /// A second, always-interested dispatcher kept alive meanwhile makes the
+    /// interest the union over both, so the capture sees every event.
+    pub fn capture(f: impl FnOnce()) -> Vec<BTreeMap<String, String>> {
+        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
+        let events = Events::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(Capture(events.clone()))
+            .with(tracing_subscriber::filter::LevelFilter::TRACE);
+        tracing::subscriber::with_default(subscriber, f);
+        let events = events.lock().unwrap().clone();
+        events
+    }
+}
+
+#[test]
+fn every_step_emits_one_systematic_trace_event() {
+    let events = trace_capture::capture(|| {
+        let mut p = Pair::new();
+        p.submit(1);
+        p.submit(2);
+        let copy = p.to_receiver[0];
+        p.to_receiver.push_back(copy);
+        p.deliver_to_receiver(); // apply 1
+        p.to_receiver.pop_front(); // lose 2
+        p.deliver_to_receiver(); // duplicate 1
+        p.deliver_all(); // acked (twice)
+        p.advance(RETRY_INTERVAL_MIN); // retransmit 2
+        p.deliver_all();
+        p.sender_log = vec![p.sender.snapshot()];
+        p.crash_sender();
+        let _ = p.receiver.handle_message(
+            p.now,
+            SENDER,
+            Msg::Data {
+                seq: 0,
+                transfer: transfer(1),
+            },
+        );
+    });
+    let steps: Vec<&str> = events.iter().map(|e| e["step"].as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "submit",
+            "submit",
+            "apply",
+            "duplicate",
+            "acked",
+            "acked",
+            "retransmit",
+            "apply",
+            "acked",
+            "snapshot",
+            "recover",
+            "reject"
+        ]
+    );
+    for event in &events {
+        assert!(step::ALL.contains(&event["step"].as_str()), "{event:?}");
+        for field in ["node", "role", "step", "persisted", "sent"] {
+            assert!(event.contains_key(field), "{field} missing in {event:?}");
+        }
+    }
+    let apply = events.iter().find(|e| e["step"] == "apply").unwrap();
+    assert_eq!(
+        (
+            apply["seq"].as_str(),
+            apply["persisted"].as_str(),
+            apply["sent"].as_str()
+        ),
+        ("1", "applied", "ack")
+    );
+}
