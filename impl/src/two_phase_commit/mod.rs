@@ -28,11 +28,18 @@
 //! knows only its logged decisions; for any other transaction a participant asks
 //! about, it logs an Abort decision (the *presumption*, made durable) and answers
 //! it. Making the presumption durable is what lets a client retry the **same** id:
-//! the coordinator never starts an id for which it may have said "abort", because
 //! "abort" is only ever said from a logged decision (or, below the cleanup floor,
-//! to a participant that cannot be waiting for a commit — see cleanup). Without
-//! that, a retried Begin after a crash could start a second round that commits
-//! while a presumed "abort" from the first is still in flight to a participant.
+//! to a participant that cannot be waiting for a commit — see cleanup), so the
+//! coordinator never commits an id for which it said "abort". Without that, a
+//! retried Begin after a crash could start a second round that commits while a
+//! presumed "abort" from the first is still in flight to a participant.
+//!
+//! A Begin for an id the coordinator does not hold (and that is not below the
+//! floor) starts a round. After a crash that may be a **fresh round** of an id
+//! begun before it: safe, because nobody was told any outcome for that id (every
+//! outcome is logged and the log was replayed); participants still prepared from
+//! the first round vote yes again for the same posting. Within one incarnation an
+//! id in progress is never restarted.
 //!
 //! A participant that voted yes never decides alone: it asks the coordinator
 //! (`Query`) on a timer with bounded backoff until it gets the decision.
@@ -65,6 +72,12 @@
 //!   and a late duplicate `Commit` finds it committed (or below the floor) and is
 //!   only acknowledged. Committing is one record holding both the posting and the
 //!   "committed" mark, so a crash cannot split them.
+//! - An `Ack` carries the decision the participant *holds* (`None` below its
+//!   floor), not the one it received: after a coordinator crash rolls its floor
+//!   back to its snapshot, a stale below-floor "abort" may reach a participant that
+//!   committed; it acknowledges `Commit`, which the recovered coordinator (holding
+//!   the logged Commit again) counts. An ack holding the other decision than the
+//!   logged one is [`Error::AckMismatch`]: atomicity broken.
 //! - Both floors live in memory and in snapshots only. After a crash a node has the
 //!   floor of its last snapshot plus every record since, which covers every
 //!   transaction it forgot: forgetting is never less safe than remembering.
