@@ -1196,6 +1196,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StepLog {
 fn every_step_is_traced_from_the_documented_set() {
     use tracing_subscriber::layer::SubscriberExt;
     let log = StepLog::default();
+    // `tracing` caches each callsite's interest process-wide: a callsite first hit
+    // on another test's thread (no subscriber there) would be cached as "never".
+    // A second dispatcher alive meanwhile makes the interest the union of both.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let subscriber = tracing_subscriber::registry().with(log.clone());
     tracing::subscriber::with_default(subscriber, || {
         let mut c = Cluster::yes(2);
