@@ -47,6 +47,10 @@ pub struct CommonArgs {
     /// Probability that a message is duplicated during the fault phase, in [0, 1].
     #[arg(long)]
     dup: Option<f64>,
+    /// Probability that a message is delayed by up to 200 ms extra (reordered)
+    /// during the fault phase, in [0, 1].
+    #[arg(long)]
+    reorder: Option<f64>,
     /// Crashes per run during the fault phase (any node, any point of a step).
     #[arg(long)]
     crashes: Option<u32>,
@@ -88,7 +92,7 @@ pub fn simulate<S: SimScenario>(
     let faults = FaultSpec {
         loss: common.loss,
         dup: common.dup,
-        reorder: None,
+        reorder: common.reorder,
         crashes: common.crashes,
     };
     faults.validate().map_err(|e| UsageError(e.to_string()))?;

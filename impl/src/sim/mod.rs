@@ -536,8 +536,8 @@ impl RunReport {
     pub fn replay_command(&self) -> String {
         let f = &self.faults;
         format!(
-            "eo sim {} --seed {} --runs 1 {} --loss {} --dup {} --crashes {}",
-            self.scenario, self.seed, self.config, f.loss, f.dup, f.crashes
+            "eo sim {} --seed {} --runs 1 {} --loss {} --dup {} --reorder {} --crashes {}",
+            self.scenario, self.seed, self.config, f.loss, f.dup, f.reorder, f.crashes
         )
     }
 }

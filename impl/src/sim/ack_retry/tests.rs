@@ -129,11 +129,29 @@ fn a_cluster_that_cannot_converge_is_caught() {
 
 #[test]
 fn the_report_replays_the_run() {
-    let report = run(5, 50, faults(0.2, 0.1, 2));
+    // Every option drawn from the seed; the replay line gives them explicitly.
+    let report = run(5, 50, FaultSpec::default());
+    let f = report.faults;
     assert_eq!(
         report.replay_command(),
-        "eo sim ack-retry --seed 5 --runs 1 --messages 50 --loss 0.2 --dup 0.1 --crashes 2"
+        format!(
+            "eo sim ack-retry --seed 5 --runs 1 --messages 50 --loss {} --dup {} --reorder {} --crashes {}",
+            f.loss, f.dup, f.reorder, f.crashes
+        )
     );
+    // Floats print in their shortest round-trip form, so the flags give back the run.
+    let parse = |flag: &str| -> f64 {
+        let line = report.replay_command();
+        let rest = &line[line.find(flag).unwrap() + flag.len() + 1..];
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    let spec = FaultSpec {
+        loss: Some(parse("--loss")),
+        dup: Some(parse("--dup")),
+        reorder: Some(parse("--reorder")),
+        crashes: Some(f.crashes),
+    };
+    assert_eq!(run(5, 50, spec), report);
 }
 
 proptest! {
