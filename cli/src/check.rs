@@ -289,6 +289,12 @@ pub fn explore(
     address: SocketAddr,
 ) -> Result<ExitCode, UsageError> {
     let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
+    // Refuse a busy address before announcing anything (the model crate checks
+    // again right before serving).
+    drop(
+        std::net::TcpListener::bind(address)
+            .map_err(|e| UsageError(format!("cannot serve the Explorer on {address}: {e}")))?,
+    );
     println!("Serving the Stateright Explorer for {model} at http://{address}/ (Ctrl-C to stop)");
     entry
         .explore(settings, address)
