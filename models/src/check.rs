@@ -252,6 +252,9 @@ where
             let shortest = match (&p.expectation, found.is_some()) {
                 (Expectation::Always, true) => shortest_path(model, |s| !(p.condition)(model, s)),
                 (Expectation::Sometimes, true) => shortest_path(model, |s| (p.condition)(model, s)),
+                (Expectation::Eventually, true) => {
+                    shortest_unmet_eventually(model, |s| (p.condition)(model, s))
+                }
                 _ => None,
             };
             let found = shortest.as_ref().or(found);
@@ -310,43 +313,81 @@ where
     M::State: Clone + Hash + PartialEq,
     M::Action: Clone + PartialEq,
 {
-    let fingerprint = |s: &M::State| {
+    search(model, |_| false, |s, _, _| goal(s))
+}
+
+/// A shortest path to a terminal state (one with no successor) along which
+/// `condition` never held: a counterexample to "`condition` eventually holds".
+pub fn shortest_unmet_eventually<M>(
+    model: &M,
+    condition: impl Fn(&M::State) -> bool,
+) -> Option<Path<M::State, M::Action>>
+where
+    M: Model,
+    M::State: Clone + Hash + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    search(model, condition, |_, held, terminal| terminal && !held)
+}
+
+/// Breadth-first search over pairs (state, whether `mark` held anywhere on the
+/// path so far) for the first pair satisfying `goal(state, marked, terminal)`.
+fn search<M>(
+    model: &M,
+    mark: impl Fn(&M::State) -> bool,
+    goal: impl Fn(&M::State, bool, bool) -> bool,
+) -> Option<Path<M::State, M::Action>>
+where
+    M: Model,
+    M::State: Clone + Hash + PartialEq,
+    M::Action: Clone + PartialEq,
+{
+    let fingerprint = |s: &M::State, marked: bool| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         s.hash(&mut h);
+        marked.hash(&mut h);
         h.finish()
     };
-    // Every visited state with its parent's index and the action that led to it.
-    type Visited<S, A> = Vec<(S, Option<(usize, A)>)>;
+    // Every visited pair with its parent's index and the action that led to it.
+    type Visited<S, A> = Vec<(S, bool, Option<(usize, A)>)>;
     let mut visited: Visited<M::State, M::Action> = Vec::new();
     let mut seen = HashSet::new();
     for init in model.init_states() {
-        if seen.insert(fingerprint(&init)) {
-            visited.push((init, None));
+        let marked = mark(&init);
+        if seen.insert(fingerprint(&init, marked)) {
+            visited.push((init, marked, None));
         }
     }
     let mut next = 0;
     let mut actions = Vec::new();
+    let mut successors = Vec::new();
     while next < visited.len() {
-        if goal(&visited[next].0) {
+        if visited.len() > SHORTEST_PATH_STATES_MAX {
+            return None;
+        }
+        let (state, marked) = (visited[next].0.clone(), visited[next].1);
+        model.actions(&state, &mut actions);
+        for action in actions.drain(..) {
+            if let Some(succ) = model.next_state(&state, action.clone()) {
+                if model.within_boundary(&succ) {
+                    successors.push((succ, action));
+                }
+            }
+        }
+        if goal(&state, marked, successors.is_empty()) {
             let mut steps = Vec::new();
             let mut at = next;
-            while let Some((parent, action)) = &visited[at].1 {
+            while let Some((parent, action)) = &visited[at].2 {
                 steps.push(action.clone());
                 at = *parent;
             }
             steps.reverse();
             return Path::from_actions(model, visited[at].0.clone(), steps.iter());
         }
-        if visited.len() > SHORTEST_PATH_STATES_MAX {
-            return None;
-        }
-        let state = visited[next].0.clone();
-        model.actions(&state, &mut actions);
-        for action in actions.drain(..) {
-            if let Some(succ) = model.next_state(&state, action.clone()) {
-                if model.within_boundary(&succ) && seen.insert(fingerprint(&succ)) {
-                    visited.push((succ, Some((next, action))));
-                }
+        for (succ, action) in successors.drain(..) {
+            let succ_marked = marked || mark(&succ);
+            if seen.insert(fingerprint(&succ, succ_marked)) {
+                visited.push((succ, succ_marked, Some((next, action))));
             }
         }
         next += 1;
