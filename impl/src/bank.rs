@@ -41,8 +41,14 @@ impl Bank {
     }
 
     pub fn apply_transfer(&mut self, t: &Transfer) {
-        self.post(&Posting { account: t.from, delta: -t.amount });
-        self.post(&Posting { account: t.to, delta: t.amount });
+        self.post(&Posting {
+            account: t.from,
+            delta: -t.amount,
+        });
+        self.post(&Posting {
+            account: t.to,
+            delta: t.amount,
+        });
     }
 
     pub fn post(&mut self, p: &Posting) {
@@ -73,16 +79,30 @@ mod tests {
     #[test]
     fn a_transfer_moves_money_and_conserves_it() {
         let mut bank = Bank::new();
-        bank.apply_transfer(&Transfer { from: 1, to: 2, amount: 30 });
-        bank.apply_transfer(&Transfer { from: 2, to: 3, amount: 10 });
-        assert_eq!((bank.balance(1), bank.balance(2), bank.balance(3)), (-30, 20, 10));
+        bank.apply_transfer(&Transfer {
+            from: 1,
+            to: 2,
+            amount: 30,
+        });
+        bank.apply_transfer(&Transfer {
+            from: 2,
+            to: 3,
+            amount: 10,
+        });
+        assert_eq!(
+            (bank.balance(1), bank.balance(2), bank.balance(3)),
+            (-30, 20, 10)
+        );
         assert_eq!(bank.total(), 0);
     }
 
     #[test]
     fn a_lone_posting_breaks_conservation() {
         let mut bank = Bank::new();
-        bank.post(&Posting { account: 7, delta: 5 });
+        bank.post(&Posting {
+            account: 7,
+            delta: 5,
+        });
         assert_eq!(bank.total(), 5);
     }
 }

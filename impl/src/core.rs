@@ -30,7 +30,9 @@ pub type NodeId = u32;
 ///
 /// Cores never read a clock: the driver passes `now` in. The simulator's time is
 /// virtual; the real runtime's is the elapsed time since it started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Time(pub u64);
 
 impl Time {
@@ -114,7 +116,12 @@ pub trait Core: Sized {
     type Error: std::error::Error;
 
     /// A message arrived from `from`.
-    fn handle_message(&mut self, now: Time, from: NodeId, msg: Self::Msg) -> Result<(), Self::Error>;
+    fn handle_message(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        msg: Self::Msg,
+    ) -> Result<(), Self::Error>;
 
     /// The deadline from `poll_timeout` passed. Calling it early is harmless.
     fn handle_timeout(&mut self, now: Time);
