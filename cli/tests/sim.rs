@@ -1,0 +1,88 @@
+//! `eo sim` as a user runs it: exit codes, the summary, JSON, the replay line.
+
+use std::process::{Command, Output};
+
+fn eo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eo"))
+        .args(args)
+        .output()
+        .expect("eo runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_faulty_run_holds_every_invariant_and_prints_a_summary() {
+    let out = eo(&[
+        "sim",
+        "ack-retry",
+        "--seed",
+        "1",
+        "--messages",
+        "500",
+        "--loss",
+        "0.2",
+        "--dup",
+        "0.1",
+        "--crashes",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("eo sim ack-retry: seed=1 loss=0.2 dup=0.1 "),
+        "{text}"
+    );
+    for line in [
+        "messages              500",
+        "crashes               5",
+        "retransmissions",
+        "duplicates suppressed",
+        "virtual time",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in {text}");
+    }
+    assert!(text.trim_end().ends_with("all invariants hold"), "{text}");
+}
+
+#[test]
+fn json_summary_is_one_object_and_a_seed_replays() {
+    let args = [
+        "sim",
+        "ack-retry",
+        "--seed",
+        "9",
+        "--runs",
+        "3",
+        "--messages",
+        "50",
+        "--json",
+    ];
+    let first: serde_json::Value =
+        serde_json::from_slice(&eo(&args).stdout).expect("one JSON object");
+    assert_eq!(first["runs"], 3);
+    assert_eq!(first["messages"], 150);
+    assert_eq!(first["violations"], 0);
+    assert!(first["retransmissions"].is_u64() && first["duplicates_suppressed"].is_u64());
+    let mut second: serde_json::Value = serde_json::from_slice(&eo(&args).stdout).unwrap();
+    second["wall_time_ms"] = first["wall_time_ms"].clone();
+    assert_eq!(first, second, "same seed, same runs");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_status_2() {
+    for args in [
+        &["sim", "ack-retry", "--loss", "1"][..],
+        &["sim", "ack-retry", "--dup=1.5"][..],
+        &["sim", "ack-retry", "--messages", "0"][..],
+        &["sim", "ack-retry", "--runs", "0"][..],
+    ] {
+        let out = eo(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("eo: "), "{err}");
+    }
+}
