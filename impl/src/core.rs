@@ -46,6 +46,16 @@ impl Time {
         self.0
     }
 
+    /// Moves a core's clock forward to `now`.
+    ///
+    /// # Panics
+    /// If `now` is earlier than the clock: the driver must pass times that never
+    /// go backwards, so this is caller misuse, not a protocol error.
+    pub fn advance_to(&mut self, now: Time) {
+        assert!(now >= *self, "time went backwards: {now} < {self}");
+        *self = now;
+    }
+
     /// The time elapsed since `earlier`, or zero if `earlier` is later.
     pub fn saturating_since(self, earlier: Time) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0))

@@ -252,14 +252,7 @@ impl Sender {
     }
 
     fn advance_clock(&mut self, now: Time) {
-        assert!(
-            now >= self.now,
-            "sender {}: time went backwards from {} to {}",
-            self.id,
-            self.now,
-            now
-        );
-        self.now = now;
+        self.now.advance_to(now);
     }
 
     /// The seq the next submission will get.

@@ -201,6 +201,12 @@ impl Client {
         self.low().min(seq)
     }
 
+    /// The seq the next submitted transaction gets: every seq below it was
+    /// submitted (and is pending or learned).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// Transactions awaiting their outcome: bounded by [`CLIENT_PENDING_TXNS_MAX`].
     pub fn pending(&self) -> Vec<TxnId> {
         self.pending.values().map(|p| p.txn.id).collect()
@@ -250,8 +256,7 @@ impl Client {
     }
 
     fn tick(&mut self, now: Time) {
-        assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
-        self.now = now;
+        self.now.advance_to(now);
     }
 }
 
