@@ -59,6 +59,7 @@
 //! ```
 
 pub mod ack_retry;
+pub mod two_phase_commit;
 
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use crate::disk::SimDisk;
@@ -368,6 +369,10 @@ pub trait Scenario: Sized {
     fn check_final(&mut self, cluster: &Cluster<'_, Self::Core>, violations: &mut Violations);
     /// Scenario-specific counters for the summary (`retransmissions`, …).
     fn counters(&self, cluster: &Cluster<'_, Self::Core>) -> BTreeMap<String, u64>;
+    /// The fault phase ended at `now`: from here on the network is clean and no
+    /// node crashes. A scenario with its own bound on the healed phase starts
+    /// its clock here.
+    fn on_healed(&mut self, _now: Time) {}
 }
 
 // ---------------------------------------------------------------------------------
@@ -582,7 +587,8 @@ pub struct Summary {
     pub messages_lost: u64,
     pub messages_duplicated: u64,
     pub compactions: u64,
-    /// Scenario counters, summed (`retransmissions`, `duplicates_suppressed`, …).
+    /// Scenario counters, summed (`retransmissions`, `duplicates_suppressed`, …);
+    /// those named `*_max` (largest table sizes) are the maximum over runs.
     #[serde(flatten)]
     pub counters: BTreeMap<String, u64>,
     /// Runs with at least one violation.
@@ -607,7 +613,12 @@ impl Summary {
         self.messages_duplicated += s.messages_duplicated;
         self.compactions += s.compactions;
         for (k, v) in &s.counters {
-            *self.counters.entry(k.clone()).or_default() += v;
+            let total = self.counters.entry(k.clone()).or_default();
+            if k.ends_with("_max") {
+                *total = (*total).max(*v);
+            } else {
+                *total += v;
+            }
         }
         if !report.ok() {
             self.violations += 1;
@@ -876,14 +887,7 @@ impl<S: Scenario> Sim<S> {
             self.last_progress = (progress.done, self.now);
         }
         if self.healed {
-            if !self.converged && self.scenario.converged(&self.cluster()) {
-                self.converged = true;
-                tracing::debug!(target: "eo::sim", at = %self.now, "converged");
-                // Drain: late copies still in flight must be harmless.
-                self.queue
-                    .retain(|s| matches!(s.event, Event::Deliver { .. }));
-            }
-            return;
+            return self.check_converged();
         }
         while self.crash_at.last().is_some_and(|&at| at <= progress.done) {
             let up: Vec<usize> = (0..self.nodes.len())
@@ -901,6 +905,20 @@ impl<S: Scenario> Sim<S> {
         let stalled = self.now.saturating_since(self.last_progress.1) > STALL_MAX;
         if (work_done && crashes_done) || stalled {
             self.heal();
+            // The cluster may be at rest already, with nothing left in the
+            // queue (say, the last event restarted a node that has nothing to
+            // re-send): check now, or the run would end unconverged.
+            self.check_converged();
+        }
+    }
+
+    fn check_converged(&mut self) {
+        if !self.converged && self.scenario.converged(&self.cluster()) {
+            self.converged = true;
+            tracing::debug!(target: "eo::sim", at = %self.now, "converged");
+            // Drain: late copies still in flight must be harmless.
+            self.queue
+                .retain(|s| matches!(s.event, Event::Deliver { .. }));
         }
     }
 
@@ -942,6 +960,7 @@ impl<S: Scenario> Sim<S> {
         self.healed = true;
         self.stats.healed_at_us = self.now.as_micros();
         self.last_progress.1 = self.now;
+        self.scenario.on_healed(self.now);
         tracing::debug!(target: "eo::sim", at = %self.now, "healed");
         for i in 0..self.nodes.len() {
             self.nodes[i].armed = None;
