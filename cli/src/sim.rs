@@ -1,14 +1,17 @@
 //! `eo sim <scenario>`: run the deterministic simulator.
 //!
 //! Each scenario is a subcommand with the common flags ([`CommonArgs`]) and its
-//! own sizes. To add one (e.g. `two-phase-commit --transactions N --participants
-//! N`), add a variant to [`Scenario`] and one arm in [`run`] that calls
-//! [`simulate`] with the scenario type and its config.
+//! own sizes: `ack-retry --messages N`, `two-phase-commit --transactions N
+//! --participants N`. To add one, add a variant to [`Scenario`] and one arm in
+//! [`run`] that calls [`simulate`] with the scenario type and its config. A
+//! size flag of another scenario is accepted by the parser (hidden) only to be
+//! refused with a one-line error naming the right scenario.
 
 use crate::UsageError;
 use clap::{Args, Subcommand};
 use eo_impl::sim::{
-    self, ack_retry, FaultSpec, Options, RunReport, Scenario as SimScenario, Summary,
+    self, ack_retry, two_phase_commit, FaultSpec, Options, RunReport, Scenario as SimScenario,
+    Summary,
 };
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -29,6 +32,28 @@ pub enum Scenario {
         /// Transfers per run, over all senders.
         #[arg(long, default_value_t = 1_000)]
         messages: u64,
+        /// Not an ack-retry flag (two-phase-commit takes it); refused with a one-line error.
+        #[arg(long, hide = true)]
+        transactions: Option<u64>,
+        /// Not an ack-retry flag (two-phase-commit takes it); refused with a one-line error.
+        #[arg(long, hide = true)]
+        participants: Option<u32>,
+    },
+    /// Clients run transfers between banks as two-phase-commit transactions
+    /// (a debit at one participant, credits at others) through a coordinator;
+    /// some participants vote no; faults, then healing, then invariant checks.
+    TwoPhaseCommit {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Transactions per run, over all clients.
+        #[arg(long, default_value_t = 1_000)]
+        transactions: u64,
+        /// Participants (banks) in the cluster.
+        #[arg(long, default_value_t = 3)]
+        participants: u32,
+        /// Not a two-phase-commit flag (ack-retry takes it); refused with a one-line error.
+        #[arg(long, hide = true)]
+        messages: Option<u64>,
     },
 }
 
@@ -66,7 +91,18 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &SimArgs) -> Result<ExitCode, UsageError> {
     match &args.scenario {
-        Scenario::AckRetry { common, messages } => {
+        Scenario::AckRetry {
+            common,
+            messages,
+            transactions,
+            participants,
+        } => {
+            if transactions.is_some() || participants.is_some() {
+                return Err(UsageError(
+                    "ack-retry takes --messages; --transactions and --participants are two-phase-commit flags"
+                        .to_owned(),
+                ));
+            }
             if !(1..=ack_retry::MESSAGES_MAX).contains(messages) {
                 return Err(UsageError(format!(
                     "--messages must be in [1, {}], got {messages}",
@@ -77,6 +113,40 @@ pub fn run(args: &SimArgs) -> Result<ExitCode, UsageError> {
                 common,
                 &ack_retry::Config {
                     messages: *messages,
+                },
+            )
+        }
+        Scenario::TwoPhaseCommit {
+            common,
+            transactions,
+            participants,
+            messages,
+        } => {
+            if messages.is_some() {
+                return Err(UsageError(
+                    "two-phase-commit takes --transactions; --messages is an ack-retry flag"
+                        .to_owned(),
+                ));
+            }
+            if !(1..=two_phase_commit::TRANSACTIONS_MAX).contains(transactions) {
+                return Err(UsageError(format!(
+                    "--transactions must be in [1, {}], got {transactions}",
+                    two_phase_commit::TRANSACTIONS_MAX
+                )));
+            }
+            let range = two_phase_commit::PARTICIPANTS_MIN..=two_phase_commit::PARTICIPANTS_MAX;
+            if !range.contains(participants) {
+                return Err(UsageError(format!(
+                    "--participants must be in [{}, {}], got {participants}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+            simulate::<two_phase_commit::TwoPhaseCommit>(
+                common,
+                &two_phase_commit::Config {
+                    transactions: *transactions,
+                    participants: *participants,
                 },
             )
         }
@@ -167,13 +237,42 @@ fn print_summary(summary: &Summary, header: &str, seed: u64, runs: u64, wall: Du
     }
     let counter = |name: &str| summary.counters.get(name).copied().unwrap_or(0);
     println!("  runs                  {}", summary.runs);
-    println!("  messages              {}", summary.messages);
-    println!("  retransmissions       {}", counter("retransmissions"));
+    if summary.scenario == two_phase_commit::TwoPhaseCommit::NAME {
+        println!("  transactions          {}", summary.messages);
+        println!(
+            "  outcomes              {} committed, {} aborted",
+            counter("committed"),
+            counter("aborted")
+        );
+        println!(
+            "  retries               {} Begin retries, {} re-sent prepares/decisions/outcomes, {} queries",
+            counter("retries"),
+            counter("retransmissions"),
+            counter("queries")
+        );
+    } else {
+        println!("  messages              {}", summary.messages);
+        println!("  retransmissions       {}", counter("retransmissions"));
+    }
     println!(
         "  duplicates suppressed {}",
         counter("duplicates_suppressed")
     );
     println!("  crashes               {}", summary.crashes);
+    if summary.scenario == two_phase_commit::TwoPhaseCommit::NAME {
+        println!(
+            "  crashed roles         {} coordinator, {} participant, {} client",
+            counter("coordinator_crashes"),
+            counter("participant_crashes"),
+            counter("client_crashes")
+        );
+        println!(
+            "  tables held at most   {} coordinator, {} participant, {} client pending",
+            counter("coordinator_txns_held_max"),
+            counter("participant_txns_held_max"),
+            counter("client_pending_max")
+        );
+    }
     println!(
         "  network               {} sent, {} lost, {} duplicated",
         summary.messages_sent, summary.messages_lost, summary.messages_duplicated

@@ -86,3 +86,91 @@ fn bad_input_is_one_line_and_exit_status_2() {
         assert!(err.starts_with("eo: "), "{err}");
     }
 }
+
+#[test]
+fn two_phase_commit_holds_every_invariant_and_prints_a_summary() {
+    let out = eo(&[
+        "sim",
+        "two-phase-commit",
+        "--seed",
+        "1",
+        "--transactions",
+        "2000",
+        "--participants",
+        "3",
+        "--loss",
+        "0.2",
+        "--crashes",
+        "5",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("eo sim two-phase-commit: seed=1 loss=0.2 "),
+        "{text}"
+    );
+    for line in [
+        "transactions          2000",
+        "committed",
+        "aborted",
+        "Begin retries",
+        "duplicates suppressed",
+        "crashes               5",
+        "virtual time",
+        "--transactions 2000 --participants 3",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in {text}");
+    }
+    assert!(text.trim_end().ends_with("all invariants hold"), "{text}");
+}
+
+#[test]
+fn two_phase_commit_json_counts_outcomes_and_a_seed_replays() {
+    let args = [
+        "sim",
+        "two-phase-commit",
+        "--seed",
+        "4",
+        "--runs",
+        "3",
+        "--transactions",
+        "40",
+        "--participants",
+        "4",
+        "--json",
+    ];
+    let first: serde_json::Value =
+        serde_json::from_slice(&eo(&args).stdout).expect("one JSON object");
+    assert_eq!(first["scenario"], "two-phase-commit");
+    assert_eq!(first["runs"], 3);
+    assert_eq!(first["transactions"], 120);
+    assert_eq!(first["violations"], 0);
+    assert_eq!(
+        first["committed"].as_u64().unwrap() + first["aborted"].as_u64().unwrap(),
+        120
+    );
+    assert!(first["retries"].is_u64() && first["duplicates_suppressed"].is_u64());
+    let mut second: serde_json::Value = serde_json::from_slice(&eo(&args).stdout).unwrap();
+    second["wall_time_ms"] = first["wall_time_ms"].clone();
+    assert_eq!(first, second, "same seed, same runs");
+}
+
+#[test]
+fn two_phase_commit_bad_input_is_one_line_and_exit_status_2() {
+    for args in [
+        &["sim", "two-phase-commit", "--messages", "10"][..],
+        &["sim", "two-phase-commit", "--participants", "1"][..],
+        &["sim", "two-phase-commit", "--participants", "17"][..],
+        &["sim", "two-phase-commit", "--transactions", "0"][..],
+        &["sim", "two-phase-commit", "--loss", "1"][..],
+        &["sim", "two-phase-commit", "--reorder", "2"][..],
+        &["sim", "ack-retry", "--transactions", "10"][..],
+        &["sim", "ack-retry", "--participants", "3"][..],
+    ] {
+        let out = eo(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("eo: "), "{args:?}: {err}");
+    }
+}
