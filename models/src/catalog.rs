@@ -176,7 +176,11 @@ pub trait ModelEntry: Sync {
 
 /// Every model, in the order `eo list` and `eo check` show them.
 pub fn all() -> Vec<&'static dyn ModelEntry> {
-    vec![&crate::ack_retry::ENTRY]
+    vec![
+        &crate::ack_retry::ENTRY,
+        &crate::two_phase_spec::ENTRY,
+        &crate::two_phase_commit::ENTRY,
+    ]
 }
 
 /// The model called `name`.

@@ -170,6 +170,7 @@ pub struct RunLabel {
 }
 
 /// Checks `model` exhaustively (within its boundary) and reports every property.
+/// With a `symmetry` reduction the search is depth-first whatever `opts` says.
 pub fn run<M>(
     model: M,
     symmetry: Option<Representative<M>>,
@@ -183,11 +184,16 @@ where
 {
     let properties = model.properties();
     let mut builder = model.checker().threads(opts.threads.max(1));
+    let mut search = opts.search;
     if let Some(representative) = symmetry {
         builder = builder.symmetry_fn(representative);
+        // Stateright 0.31 applies a symmetry function only in its depth-first
+        // checker (its breadth-first checker ignores it). Counterexamples are
+        // shortened afterwards by `shortest_path` either way.
+        search = Search::Dfs;
     }
     let start = Instant::now();
-    match opts.search {
+    match search {
         Search::Bfs => finish(builder.spawn_bfs(), properties, label, opts, start),
         Search::Dfs => finish(builder.spawn_dfs(), properties, label, opts, start),
     }

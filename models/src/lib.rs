@@ -6,6 +6,9 @@
 //!
 //! - [`ack_retry`]: a durable outbox retransmitted until acknowledged, and a
 //!   receiver that saves the effect and its dedup record in one step.
+//! - [`two_phase_spec`]: Gray and Lamport's TwoPhase, the abstract two-phase
+//!   commit, and [`two_phase_commit`]: an actor model of 2PC with crash recovery,
+//!   presumed abort and client retries that refines it.
 //!
 //! [`system`] adds what every model shares (a total crash budget, readable
 //! steps), [`check`] runs the checker and reports, and [`catalog`] is what the
@@ -15,3 +18,5 @@ pub mod ack_retry;
 pub mod catalog;
 pub mod check;
 pub mod system;
+pub mod two_phase_commit;
+pub mod two_phase_spec;

@@ -63,6 +63,14 @@ where
     pub copies_max: usize,
     /// An extra boundary a model may set (for example on the ledger length).
     pub within: fn(&C, &SystemState<A>) -> bool,
+    /// Offer a crash only where it matters: not where crashing and recovering at
+    /// once would give back the very same state (the actor's volatile state is
+    /// what recovery rebuilds from its storage, and recovery re-arms the same
+    /// timers and re-sends nothing new). Such a crash can only delay the
+    /// actor's deliveries — which the network can do anyway — and spend the crash
+    /// budget, so every behaviour it starts is matched by one without it. Off by
+    /// default.
+    pub skip_undone_crashes: bool,
     pub properties: Vec<Property<System<A, C>>>,
 }
 
@@ -89,6 +97,7 @@ where
             recovers: vec![true; n],
             copies_max: 1,
             within: |_, _| true,
+            skip_undone_crashes: false,
             properties: Vec::new(),
         }
     }
@@ -154,6 +163,26 @@ where
         }
     }
 
+    /// With `skip_undone_crashes`: whether crashing actor `index` and recovering
+    /// it at once leaves `state` unchanged (see the field's docs).
+    fn crash_is_undone(&self, state: &SystemState<A>, index: usize) -> bool {
+        if !self.skip_undone_crashes {
+            return false;
+        }
+        let id = Id::from(index);
+        let Some(crashed) = self.actors.next_state(state, ActorModelAction::Crash(id)) else {
+            return false;
+        };
+        let Some(mut recovered) = self
+            .actors
+            .next_state(&crashed, ActorModelAction::Recover(id))
+        else {
+            return false;
+        };
+        self.absorb_copies(&mut recovered.network);
+        recovered == *state
+    }
+
     /// One readable line for an action, e.g. `sender 0 → receiver: Data(1)`.
     pub fn describe(&self, action: &SystemAction<A>) -> String {
         match action {
@@ -199,7 +228,7 @@ where
         });
         if state.history < self.crash_budget && !Self::is_quiescent(state) {
             for (index, crashed) in state.crashed.iter().enumerate() {
-                if !crashed && self.may_crash[index] {
+                if !crashed && self.may_crash[index] && !self.crash_is_undone(state, index) {
                     actions.push(ActorModelAction::Crash(Id::from(index)));
                 }
             }

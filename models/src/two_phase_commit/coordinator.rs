@@ -1,0 +1,316 @@
+//! The 2PC **coordinator**: collects votes, logs the decision, then sends it
+//! until every participant acknowledges.
+//!
+//! - `Begin(tx)` from the client: a transaction with a logged decision is
+//!   answered with that outcome (dedup by transaction id); one being voted on is
+//!   ignored; a new one starts a round — `Prepare` to every participant and a
+//!   `Votes` timer.
+//! - `Yes`/`No`: a `No`, or the `Votes` timer (a participant that never
+//!   answers), decides abort; a `Yes` from every participant decides commit.
+//! - Deciding: append the decision to the durable log FIRST, then send it to
+//!   every participant and the outcome to the client, and arm `Resend`, which
+//!   re-sends the decision to every participant that has not acknowledged. The
+//!   acknowledgements are volatile; once all are in, `Resend` stops.
+//! - `Query(tx)` from a prepared participant: a logged decision is re-sent. A
+//!   transaction neither logged nor being voted on was lost in a crash: presumed
+//!   abort — the coordinator logs Abort (so a later client retry of the same id
+//!   is answered, not re-run) and sends it.
+//! - Recovery reads the log: every logged decision is re-sent until acknowledged;
+//!   a transaction without a logged decision is presumed aborted when asked.
+
+use super::{Decision, Mask, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, ROUNDS_MAX};
+use stateright::actor::{model_timeout, Id, Out};
+
+/// The coordinator's durable log: decisions, in the order taken.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoordinatorStorage {
+    pub log: Vec<(TxId, Decision)>,
+}
+
+/// The round being voted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Voting {
+    pub tx: TxId,
+    /// The participants whose `Yes` arrived.
+    pub yes: Mask,
+}
+
+/// A decision being re-sent until every participant acknowledges.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Unacked {
+    pub tx: TxId,
+    pub decision: Decision,
+    /// The participants that have not acknowledged it yet.
+    pub waiting: Mask,
+}
+
+/// The coordinator's volatile state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoordinatorState {
+    /// The durable log as last saved.
+    pub log: Vec<(TxId, Decision)>,
+    pub voting: Option<Voting>,
+    pub unacked: Vec<Unacked>,
+    /// `decision-not-logged` only: a decision sent and not yet logged.
+    pub unlogged: Option<(TxId, Decision)>,
+}
+
+impl CoordinatorState {
+    pub fn logged(&self, tx: TxId) -> Option<Decision> {
+        self.log.iter().find(|(t, _)| *t == tx).map(|(_, d)| *d)
+    }
+
+    /// The latest logged round of client transaction `tx`.
+    fn latest(&self, tx: Tx) -> Option<(TxId, Decision)> {
+        self.log.iter().rev().find(|(t, _)| t.tx == tx).copied()
+    }
+
+    fn is_open(&self, tx: TxId) -> bool {
+        self.voting.is_some_and(|v| v.tx == tx) || self.unlogged.is_some_and(|(t, _)| t == tx)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Coordinator {
+    pub participants: u8,
+    pub client: Id,
+    pub variant: Variant,
+}
+
+/// A participant's actor id from its index: participants are ids `1..=P`.
+pub fn participant_id(index: u8) -> Id {
+    Id::from(usize::from(index) + 1)
+}
+
+impl Coordinator {
+    fn all(&self) -> Mask {
+        ((1u16 << self.participants) - 1) as Mask
+    }
+
+    fn save(&self, o: &mut Out<Node>, s: &CoordinatorState) {
+        o.save(NodeStorage::Coordinator(CoordinatorStorage {
+            log: s.log.clone(),
+        }));
+    }
+
+    /// The decision message for `tx`, tagged with it — or not, in the
+    /// `untagged-decision` bug.
+    fn decision_msg(&self, tx: TxId, decision: Decision) -> Msg {
+        let tag = if self.variant == Variant::UntaggedDecision {
+            TxId::UNTAGGED
+        } else {
+            tx
+        };
+        match decision {
+            Decision::Commit => Msg::Commit(tag),
+            Decision::Abort => Msg::Abort(tag),
+        }
+    }
+
+    fn outcome_msg(tx: TxId, decision: Decision) -> Msg {
+        match decision {
+            Decision::Commit => Msg::Committed(tx),
+            Decision::Abort => Msg::Aborted(tx),
+        }
+    }
+
+    fn send_to(&self, o: &mut Out<Node>, waiting: Mask, msg: Msg) {
+        for p in 0..self.participants {
+            if waiting & (1 << p) != 0 {
+                o.send(participant_id(p), msg);
+            }
+        }
+    }
+
+    pub fn on_start(
+        &self,
+        storage: Option<&CoordinatorStorage>,
+        o: &mut Out<Node>,
+    ) -> CoordinatorState {
+        let log = storage.map(|s| s.log.clone()).unwrap_or_default();
+        let unacked: Vec<Unacked> = log
+            .iter()
+            .map(|(tx, decision)| Unacked {
+                tx: *tx,
+                decision: *decision,
+                waiting: self.all(),
+            })
+            .collect();
+        for u in &unacked {
+            self.send_to(o, u.waiting, self.decision_msg(u.tx, u.decision));
+        }
+        if !unacked.is_empty() {
+            o.set_timer(Timer::Resend, model_timeout());
+        }
+        CoordinatorState {
+            log,
+            voting: None,
+            unacked,
+            unlogged: None,
+        }
+    }
+
+    fn start(&self, s: &mut CoordinatorState, tx: TxId, o: &mut Out<Node>) {
+        s.voting = Some(Voting { tx, yes: 0 });
+        self.send_to(o, self.all(), Msg::Prepare(tx));
+        o.set_timer(Timer::Votes, model_timeout());
+    }
+
+    /// Log, then send: the decision is durable before anyone hears of it —
+    /// except in `decision-not-logged`, which logs on a later `Log` timer.
+    fn decide(&self, s: &mut CoordinatorState, tx: TxId, decision: Decision, o: &mut Out<Node>) {
+        if s.voting.is_some_and(|v| v.tx == tx) {
+            s.voting = None;
+            o.cancel_timer(Timer::Votes);
+        }
+        if self.variant == Variant::DecisionNotLogged {
+            s.unlogged = Some((tx, decision));
+            o.set_timer(Timer::Log, model_timeout());
+        } else {
+            s.log.push((tx, decision));
+            self.save(o, s);
+        }
+        self.send_to(o, self.all(), self.decision_msg(tx, decision));
+        o.send(self.client, Self::outcome_msg(tx, decision));
+        s.unacked.push(Unacked {
+            tx,
+            decision,
+            waiting: self.all(),
+        });
+        o.set_timer(Timer::Resend, model_timeout());
+    }
+
+    pub fn on_msg(
+        &self,
+        s: &CoordinatorState,
+        src: Id,
+        msg: Msg,
+        o: &mut Out<Node>,
+    ) -> Option<CoordinatorState> {
+        let mut next = s.clone();
+        match msg {
+            Msg::Begin(x) => {
+                if s.voting.is_some_and(|v| v.tx.tx == x)
+                    || s.unlogged.is_some_and(|(t, _)| t.tx == x)
+                {
+                    return None; // In progress: the outcome will come.
+                }
+                match s.latest(x) {
+                    Some((t, _))
+                        if self.variant == Variant::RetryAsNewTransaction
+                            && t.round + 1 < ROUNDS_MAX =>
+                    {
+                        // The bug: a retry of a decided transaction runs again
+                        // under a fresh id.
+                        if s.voting.is_some() {
+                            return None;
+                        }
+                        self.start(
+                            &mut next,
+                            TxId {
+                                tx: x,
+                                round: t.round + 1,
+                            },
+                            o,
+                        );
+                    }
+                    Some((t, d)) => o.send(src, Self::outcome_msg(t, d)),
+                    None => {
+                        if s.voting.is_some() {
+                            return None; // Busy: the client retries.
+                        }
+                        self.start(&mut next, TxId { tx: x, round: 0 }, o);
+                    }
+                }
+            }
+            Msg::Yes(tx) => {
+                let p = self.index(src)?;
+                if let Some(d) = s.logged(tx) {
+                    // A prepared participant asking: the decision again.
+                    o.send(src, self.decision_msg(tx, d));
+                    return None;
+                }
+                let Some(voting) = s.voting.filter(|v| v.tx == tx) else {
+                    if s.is_open(tx) {
+                        return None; // Sent, not yet logged (`decision-not-logged`).
+                    }
+                    // Unknown: lost in a crash. Presumed abort, made durable so
+                    // that a retry of the same id is answered and never re-run.
+                    let presumed = if self.variant == Variant::PresumeCommit {
+                        Decision::Commit // The bug.
+                    } else {
+                        Decision::Abort
+                    };
+                    self.decide(&mut next, tx, presumed, o);
+                    return Some(next);
+                };
+                let yes = voting.yes | (1 << p);
+                if yes == voting.yes {
+                    return None;
+                }
+                if yes == self.all() || self.variant == Variant::CommitOnFirstYes {
+                    self.decide(&mut next, tx, Decision::Commit, o);
+                } else {
+                    next.voting = Some(Voting { tx, yes });
+                }
+            }
+            Msg::No(tx) => {
+                s.voting.filter(|v| v.tx == tx)?;
+                self.decide(&mut next, tx, Decision::Abort, o);
+            }
+            Msg::Ack(tx) => {
+                let p = self.index(src)?;
+                let at = s
+                    .unacked
+                    .iter()
+                    .position(|u| u.tx == tx && u.waiting & (1 << p) != 0)?;
+                next.unacked[at].waiting &= !(1 << p);
+                if next.unacked[at].waiting == 0 {
+                    next.unacked.remove(at);
+                }
+                if next.unacked.is_empty() {
+                    o.cancel_timer(Timer::Resend);
+                }
+            }
+            _ => return None,
+        }
+        Some(next)
+    }
+
+    fn index(&self, src: Id) -> Option<u8> {
+        let i = usize::from(src).checked_sub(1)?;
+        u8::try_from(i).ok().filter(|i| *i < self.participants)
+    }
+
+    pub fn on_timeout(
+        &self,
+        s: &CoordinatorState,
+        timer: Timer,
+        o: &mut Out<Node>,
+    ) -> Option<CoordinatorState> {
+        let mut next = s.clone();
+        match timer {
+            Timer::Votes => {
+                let voting = s.voting?;
+                self.decide(&mut next, voting.tx, Decision::Abort, o);
+            }
+            Timer::Resend => {
+                if s.unacked.is_empty() {
+                    return None;
+                }
+                for u in &s.unacked {
+                    self.send_to(o, u.waiting, self.decision_msg(u.tx, u.decision));
+                }
+                o.set_timer(Timer::Resend, model_timeout());
+                return None;
+            }
+            Timer::Log => {
+                let logged = next.unlogged.take()?;
+                next.log.push(logged);
+                self.save(o, &next);
+            }
+            _ => return None,
+        }
+        Some(next)
+    }
+}

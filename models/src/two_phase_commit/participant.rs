@@ -1,0 +1,298 @@
+//! The 2PC **participant** (a resource manager): votes, then applies or
+//! discards its staged effect as the coordinator decides.
+//!
+//! Its durable storage is a log of records — `Prepared(t)`, `Committed(t)`,
+//! `Aborted(t)` — and a ledger of applied effects (client transaction ids; a
+//! transaction's effect at this participant is identified by its id).
+//!
+//! - `Prepare(t)`: a participant free to vote chooses yes or no (both explored,
+//!   with Stateright's `choose_random`). Yes: append `Prepared(t)` — the staged
+//!   effect — to the durable log FIRST, then send `Yes(t)` and arm `Query`. No:
+//!   append `Aborted(t)`, then send `No(t)` (a participant that has not voted yes
+//!   may abort alone). A participant still prepared for another transaction
+//!   holds its locks and votes no. A duplicate `Prepare` gets the same vote again.
+//! - `Commit(t)`: if prepared for `t`, append `Committed(t)` and apply the effect
+//!   to the ledger in one save — exactly once: a `Commit` for a transaction
+//!   already committed is a duplicate and is only acknowledged. A `Commit` for a
+//!   transaction it holds no staged effect for cannot be applied: it records
+//!   `Aborted(t)` (its work is gone). That never happens in the correct protocol;
+//!   it is how `vote-before-persist` shows.
+//! - `Abort(t)`: append `Aborted(t)` (discarding a staged effect) unless decided.
+//! - Every decision is acknowledged with `Ack(t)`, duplicates included.
+//! - While prepared it never decides alone: the `Query` timer asks the
+//!   coordinator for the outcome. With `--coordinator-never-recovers` it queries
+//!   at most [`retries_max`](super::TwoPhaseCfg::retries_max) times per
+//!   incarnation, so that blocked behaviours end.
+//! - On recovery it reads its log; if prepared, it resumes querying.
+
+use super::{Decision, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, VoteChoice};
+use stateright::actor::{model_timeout, Id, Out};
+
+/// A record in the participant's durable log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Record {
+    /// Voted yes; the effect is staged.
+    Prepared(TxId),
+    Committed(TxId),
+    Aborted(TxId),
+}
+
+/// What the participant keeps across crashes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantStorage {
+    pub log: Vec<Record>,
+    /// The applied effects, sorted; an id twice is a double application.
+    pub ledger: Vec<Tx>,
+}
+
+/// The participant's volatile state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantState {
+    pub log: Vec<Record>,
+    pub ledger: Vec<Tx>,
+    /// Queries sent this incarnation (counted only when queries are bounded).
+    pub queries: u8,
+    /// `vote-before-persist` only: voted yes, `Prepared` not yet durable.
+    pub unpersisted: Option<TxId>,
+}
+
+/// The outcome `log` records for `tx`.
+pub fn outcome(log: &[Record], tx: TxId) -> Option<Decision> {
+    log.iter().find_map(|r| match r {
+        Record::Committed(t) if *t == tx => Some(Decision::Commit),
+        Record::Aborted(t) if *t == tx => Some(Decision::Abort),
+        _ => None,
+    })
+}
+
+/// The transaction `log` is prepared for and has not decided.
+pub fn prepared(log: &[Record]) -> Option<TxId> {
+    log.iter().find_map(|r| match r {
+        Record::Prepared(t) if outcome(log, *t).is_none() => Some(*t),
+        _ => None,
+    })
+}
+
+fn insert_sorted(v: &mut Vec<Tx>, tx: Tx) {
+    let at = v.partition_point(|x| *x <= tx);
+    v.insert(at, tx);
+}
+
+#[derive(Clone, Debug)]
+pub struct Participant {
+    pub coordinator: Id,
+    pub variant: Variant,
+    pub queries_max: Option<u8>,
+}
+
+impl Participant {
+    fn save(&self, o: &mut Out<Node>, s: &ParticipantState) {
+        o.save(NodeStorage::Participant(ParticipantStorage {
+            log: s.log.clone(),
+            ledger: s.ledger.clone(),
+        }));
+    }
+
+    fn may_query(&self, s: &ParticipantState) -> bool {
+        self.queries_max.is_none_or(|max| s.queries < max)
+    }
+
+    fn arm_query(&self, s: &ParticipantState, o: &mut Out<Node>) {
+        if self.may_query(s) {
+            o.set_timer(Timer::Query, model_timeout());
+        }
+    }
+
+    pub fn on_start(
+        &self,
+        storage: Option<&ParticipantStorage>,
+        o: &mut Out<Node>,
+    ) -> ParticipantState {
+        let state = ParticipantState {
+            log: storage.map(|s| s.log.clone()).unwrap_or_default(),
+            ledger: storage.map(|s| s.ledger.clone()).unwrap_or_default(),
+            queries: 0,
+            unpersisted: None,
+        };
+        if prepared(&state.log).is_some() {
+            self.arm_query(&state, o);
+        }
+        state
+    }
+
+    /// The transaction a decision is about: its tag — or, when decisions carry
+    /// no id (`untagged-decision`), whatever this participant is working on now.
+    fn resolve(&self, s: &ParticipantState, tag: TxId) -> Option<TxId> {
+        if tag != TxId::UNTAGGED {
+            return Some(tag);
+        }
+        prepared(&s.log).or_else(|| {
+            s.log.last().map(|r| match r {
+                Record::Prepared(t) | Record::Committed(t) | Record::Aborted(t) => *t,
+            })
+        })
+    }
+
+    pub fn on_msg(
+        &self,
+        s: &ParticipantState,
+        msg: Msg,
+        o: &mut Out<Node>,
+    ) -> Option<ParticipantState> {
+        let mut next = s.clone();
+        match msg {
+            Msg::Prepare(t) => {
+                match outcome(&s.log, t) {
+                    Some(Decision::Abort) => o.send(self.coordinator, Msg::No(t)),
+                    Some(Decision::Commit) => return None,
+                    None if prepared(&s.log) == Some(t) || s.unpersisted == Some(t) => {
+                        o.send(self.coordinator, Msg::Yes(t))
+                    }
+                    None if prepared(&s.log).is_some() || s.unpersisted.is_some() => {
+                        // Holding another transaction's locks: vote no.
+                        next.log.push(Record::Aborted(t));
+                        self.save(o, &next);
+                        o.send(self.coordinator, Msg::No(t));
+                    }
+                    None => o.choose_random("vote", vec![VoteChoice::Yes(t), VoteChoice::No(t)]),
+                }
+                if next == *s {
+                    return None;
+                }
+            }
+            Msg::Commit(tag) => {
+                let t = self.resolve(s, tag)?;
+                match outcome(&s.log, t) {
+                    Some(Decision::Commit) if self.variant == Variant::NoDedupOnCommit => {
+                        // The bug: every delivery of Commit applies the effect.
+                        insert_sorted(&mut next.ledger, t.tx);
+                        self.save(o, &next);
+                    }
+                    Some(_) => {}
+                    None if prepared(&s.log) == Some(t) || s.unpersisted == Some(t) => {
+                        if next.unpersisted.take().is_some() {
+                            o.cancel_timer(Timer::Persist);
+                        }
+                        // The decision and the effect in one save.
+                        next.log.push(Record::Committed(t));
+                        insert_sorted(&mut next.ledger, t.tx);
+                        self.save(o, &next);
+                        o.cancel_timer(Timer::Query);
+                    }
+                    None => {
+                        // Nothing staged to apply: the work is lost.
+                        next.log.push(Record::Aborted(t));
+                        if next.unpersisted == Some(t) {
+                            next.unpersisted = None;
+                            o.cancel_timer(Timer::Persist);
+                        }
+                        self.save(o, &next);
+                    }
+                }
+                o.send(self.coordinator, Msg::Ack(t));
+            }
+            Msg::Abort(tag) => {
+                let t = self.resolve(s, tag)?;
+                if outcome(&s.log, t).is_none() {
+                    let was_prepared = prepared(&s.log) == Some(t);
+                    next.log.push(Record::Aborted(t));
+                    if next.unpersisted == Some(t) {
+                        next.unpersisted = None;
+                        o.cancel_timer(Timer::Persist);
+                    }
+                    self.save(o, &next);
+                    if was_prepared {
+                        o.cancel_timer(Timer::Query);
+                    }
+                }
+                o.send(self.coordinator, Msg::Ack(t));
+            }
+            _ => return None,
+        }
+        Some(next)
+    }
+
+    pub fn on_random(
+        &self,
+        s: &ParticipantState,
+        choice: VoteChoice,
+        o: &mut Out<Node>,
+    ) -> Option<ParticipantState> {
+        let mut next = s.clone();
+        match choice {
+            VoteChoice::Yes(t) => {
+                if outcome(&s.log, t).is_some()
+                    || prepared(&s.log).is_some()
+                    || s.unpersisted.is_some()
+                {
+                    return None;
+                }
+                if self.variant == Variant::VoteBeforePersist {
+                    // The bug: the vote leaves now; `Prepared` is saved on a later
+                    // `Persist` timer, a separate step a crash can precede.
+                    next.unpersisted = Some(t);
+                    o.send(self.coordinator, Msg::Yes(t));
+                    o.set_timer(Timer::Persist, model_timeout());
+                } else {
+                    // Persist, then send.
+                    next.log.push(Record::Prepared(t));
+                    next.queries = 0;
+                    self.save(o, &next);
+                    o.send(self.coordinator, Msg::Yes(t));
+                    self.arm_query(&next, o);
+                }
+            }
+            VoteChoice::No(t) => {
+                if outcome(&s.log, t).is_some()
+                    || prepared(&s.log) == Some(t)
+                    || s.unpersisted == Some(t)
+                {
+                    return None;
+                }
+                next.log.push(Record::Aborted(t));
+                self.save(o, &next);
+                o.send(self.coordinator, Msg::No(t));
+            }
+        }
+        Some(next)
+    }
+
+    pub fn on_timeout(
+        &self,
+        s: &ParticipantState,
+        timer: Timer,
+        o: &mut Out<Node>,
+    ) -> Option<ParticipantState> {
+        let mut next = s.clone();
+        match timer {
+            Timer::Query => {
+                let t = prepared(&s.log)?;
+                if self.variant == Variant::ParticipantTimeoutAbort {
+                    // The bug: tired of waiting, it aborts on its own.
+                    next.log.push(Record::Aborted(t));
+                    self.save(o, &next);
+                    return Some(next);
+                }
+                if !self.may_query(s) {
+                    return None;
+                }
+                if self.queries_max.is_some() {
+                    next.queries += 1;
+                }
+                // Ask by re-sending the yes vote: the coordinator answers a vote
+                // for a decided transaction with the decision.
+                o.send(self.coordinator, Msg::Yes(t));
+                self.arm_query(&next, o);
+            }
+            Timer::Persist => {
+                let t = next.unpersisted.take()?;
+                next.log.push(Record::Prepared(t));
+                next.queries = 0;
+                self.save(o, &next);
+                self.arm_query(&next, o);
+            }
+            _ => return None,
+        }
+        Some(next)
+    }
+}

@@ -1,0 +1,250 @@
+use super::*;
+use crate::check::{shortest_path, Report, RunOptions, Status};
+use crate::two_phase_spec::TwoPhaseSpec;
+use stateright::Model;
+use std::collections::HashSet;
+
+/// Tests check two participants: the default three take minutes.
+fn check(variant: Variant, participants: u32, symmetry: bool) -> Report {
+    let settings = Settings {
+        variant: Some(variant.name().into()),
+        participants: Some(participants),
+        symmetry,
+        ..Settings::default()
+    };
+    ENTRY
+        .check(
+            &settings,
+            &RunOptions {
+                threads: 2,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap()
+}
+
+fn status(report: &Report, property: &str) -> Status {
+    report.property(property).unwrap().status
+}
+
+#[test]
+fn two_participants_hold_every_property() {
+    let report = check(Variant::Correct, 2, false);
+    // Pinned: a change that silently shrinks (or grows) the state space shows here.
+    assert_eq!(report.unique_states, 139_055);
+    for p in [
+        "atomicity",
+        "exactly-once",
+        "validity",
+        "client-agreement",
+        "eventually-decided",
+    ] {
+        assert_eq!(status(&report, p), Status::Holds, "{p}");
+    }
+    assert_eq!(status(&report, "commit-possible"), Status::Found);
+    assert_eq!(status(&report, "abort-possible"), Status::Found);
+}
+
+#[test]
+fn symmetry_visits_fewer_states_with_the_same_verdicts() {
+    let full = check(Variant::Correct, 2, false);
+    let reduced = check(Variant::Correct, 2, true);
+    assert!(reduced.unique_states < full.unique_states);
+    for p in &full.properties {
+        assert_eq!(status(&reduced, p.name), p.status, "{}", p.name);
+    }
+}
+
+fn caught(variant: Variant, violated: &[&str]) -> Report {
+    let report = check(variant, 2, false);
+    let expected = variant.expected_violation().unwrap();
+    assert!(violated.contains(&expected));
+    assert_eq!(report.failed(), violated, "{}", variant.name());
+    let steps = report
+        .property(expected)
+        .unwrap()
+        .counterexample
+        .clone()
+        .unwrap();
+    assert!(!steps.is_empty());
+    report
+}
+
+fn steps(report: &Report, property: &str) -> Vec<String> {
+    report
+        .property(property)
+        .unwrap()
+        .counterexample
+        .clone()
+        .unwrap()
+}
+
+#[test]
+fn decision_not_logged_is_lost_in_a_coordinator_crash() {
+    let r = caught(
+        Variant::DecisionNotLogged,
+        &["atomicity", "client-agreement", "eventually-decided"],
+    );
+    assert!(steps(&r, "atomicity").contains(&"coordinator crashes".to_string()));
+}
+
+#[test]
+fn vote_before_persist_forgets_a_yes_vote() {
+    let r = caught(
+        Variant::VoteBeforePersist,
+        &["atomicity", "validity", "client-agreement"],
+    );
+    assert!(steps(&r, "atomicity")
+        .iter()
+        .any(|s| s.starts_with("participant") && s.ends_with("crashes")));
+}
+
+#[test]
+fn participant_timeout_abort_breaks_atomicity() {
+    let r = caught(
+        Variant::ParticipantTimeoutAbort,
+        &["atomicity", "client-agreement"],
+    );
+    assert!(steps(&r, "atomicity")
+        .iter()
+        .any(|s| s.ends_with("Query timer fires")));
+}
+
+#[test]
+fn commit_on_first_yes_breaks_validity() {
+    caught(
+        Variant::CommitOnFirstYes,
+        &["atomicity", "validity", "client-agreement"],
+    );
+}
+
+#[test]
+fn no_dedup_on_commit_applies_twice() {
+    caught(Variant::NoDedupOnCommit, &["exactly-once"]);
+}
+
+#[test]
+fn presume_commit_breaks_atomicity() {
+    let r = caught(
+        Variant::PresumeCommit,
+        &["atomicity", "validity", "client-agreement"],
+    );
+    assert!(steps(&r, "atomicity").contains(&"coordinator crashes".to_string()));
+}
+
+#[test]
+fn the_blocked_configuration_has_terminal_states_with_a_prepared_participant() {
+    let cfg = TwoPhaseCfg {
+        participants: 2,
+        coordinator_never_recovers: true,
+        ..TwoPhaseCfg::default()
+    };
+    let model = cfg.into_model();
+    let blocked = shortest_path(&model, |s| {
+        let mut actions = Vec::new();
+        model.actions(s, &mut actions);
+        let terminal = actions.iter().all(|a| model.next_state(s, a.clone()).is_none());
+        terminal
+            && (1..=2).any(|i| matches!(storage(s, i), Some(NodeStorage::Participant(p)) if participant::prepared(&p.log).is_some()))
+    })
+    .expect("a blocked participant");
+    let steps: Vec<String> = blocked
+        .into_actions()
+        .iter()
+        .map(|a| model.format_action(a))
+        .collect();
+    println!("blocked: {steps:#?}");
+    assert!(steps.contains(&"coordinator crashes".to_string()));
+}
+
+/// Walks every reachable state of the correct protocol (two participants, one
+/// transaction, one crash) and checks that each step maps to a TwoPhase step or
+/// a stutter under [`abstraction`].
+#[test]
+fn refines_two_phase() {
+    let cfg = TwoPhaseCfg {
+        participants: 2,
+        ..TwoPhaseCfg::default()
+    };
+    let spec = TwoPhaseSpec::new(2);
+    let model = cfg.clone().into_model();
+    let mut seen = HashSet::new();
+    let mut abstract_states = HashSet::new();
+    let mut stack = model.init_states();
+    let mut actions = Vec::new();
+    for s in &stack {
+        assert_eq!(
+            abstraction(&cfg, s),
+            crate::two_phase_spec::TwoPhaseState::init(2)
+        );
+    }
+    while let Some(s) = stack.pop() {
+        if !seen.insert(s.clone()) {
+            continue;
+        }
+        let from = abstraction(&cfg, &s);
+        abstract_states.insert(from.clone());
+        model.actions(&s, &mut actions);
+        for action in actions.drain(..) {
+            let Some(next) = model.next_state(&s, action.clone()) else {
+                continue;
+            };
+            if !model.within_boundary(&next) {
+                continue;
+            }
+            let to = abstraction(&cfg, &next);
+            assert!(
+                refines_step(&spec, &from, &to),
+                "step `{}` does not map to TwoPhase:\n from {from:?}\n to   {to:?}",
+                model.format_action(&action)
+            );
+            stack.push(next);
+        }
+    }
+    println!(
+        "refinement: {} actor states reach {} distinct TwoPhase states (of {} for 2 RMs)",
+        seen.len(),
+        abstract_states.len(),
+        {
+            let mut all = HashSet::new();
+            let mut st = spec.init_states();
+            while let Some(x) = st.pop() {
+                if all.insert(x.clone()) {
+                    st.extend(spec.successors(&x).into_iter().map(|(_, n)| n));
+                }
+            }
+            all.len()
+        }
+    );
+    assert!(abstract_states.len() > 10);
+}
+
+#[test]
+fn bad_configurations_are_one_line_errors() {
+    let err = |s: Settings| ENTRY.config(&s).unwrap_err().0;
+    assert!(err(Settings {
+        participants: Some(6),
+        ..Settings::default()
+    })
+    .contains("--participants 6 is out of range"));
+    assert!(err(Settings {
+        transactions: Some(3),
+        ..Settings::default()
+    })
+    .contains("--transactions 3 is out of range"));
+    assert!(err(Settings {
+        crashes: Some(3),
+        ..Settings::default()
+    })
+    .contains("--crashes 3 is out of range"));
+    assert!(err(Settings {
+        senders: Some(1),
+        ..Settings::default()
+    })
+    .contains("does not take --senders"));
+    assert!(err(Settings {
+        variant: Some("nope".into()),
+        ..Settings::default()
+    })
+    .contains("no variant 'nope'"));
+}
