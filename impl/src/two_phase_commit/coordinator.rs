@@ -6,7 +6,7 @@
 //!    records its log returned (its [`CoordinatorSnapshot`] first, if any).
 //! 2. For every input — [`Core::handle_message`] or, once [`Core::poll_timeout`]
 //!    has passed, [`Core::handle_timeout`] — then [`Core::poll_ready`]: append and
-//!    sync its records (`Decided`), then send its messages. A `Decision` or an
+//!    sync its records (`Decided`, `Floor`), then send its messages. A `Decision` or an
 //!    `Outcome` always follows the `Decided` record that makes it true.
 //! 3. To compact the log, replace it with [`Core::snapshot`] (only when the last
 //!    `Ready` has been carried out).
@@ -52,6 +52,12 @@ pub struct CoordinatorSnapshot {
 pub enum CoordinatorRecord {
     /// A decision, durable before any participant or the client hears it.
     Decided(DecidedTxn),
+    /// `client`'s floor rose to `floor`: every transaction of it below `floor` is
+    /// finished everywhere and forgotten. It needs no sync of its own (it rides
+    /// with the next `Ready`): losing it in a crash only means replaying, and
+    /// re-sending, a few more decisions. Replay drops every decision below it, so
+    /// recovery rebuilds the live core's bounded state from any log it wrote.
+    Floor { client: NodeId, floor: u64 },
     /// Stands for all records before it; only ever the first record.
     Snapshot(CoordinatorSnapshot),
 }
@@ -148,6 +154,9 @@ impl Coordinator {
                     }
                 }
                 CoordinatorRecord::Decided(d) => c.recover_decided(index, d)?,
+                CoordinatorRecord::Floor { client, floor } => {
+                    c.recover_floor(index, client, floor)?
+                }
             }
         }
         // Re-send every decision now: acknowledgements were never logged.
@@ -222,6 +231,35 @@ impl Coordinator {
                 phase,
             },
         );
+        Ok(())
+    }
+
+    /// Replays a floor raise: forgets `client`'s decisions below `floor`, as the
+    /// live core did when it logged the record.
+    fn recover_floor(&mut self, index: usize, client: NodeId, floor: u64) -> Result<(), Error> {
+        let corrupt = |reason| Error::CorruptLog {
+            index,
+            txn: TxnId { client, seq: floor },
+            reason,
+        };
+        let known = self.clients.contains_key(&client);
+        if !known && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
+            return Err(corrupt("more clients than COORDINATOR_CLIENTS_MAX"));
+        }
+        let window = self.clients.entry(client).or_default();
+        if floor < window.floor {
+            return Err(corrupt("floor went backwards"));
+        }
+        window.floor = floor;
+        window.low = window.low.max(floor);
+        let below: Vec<TxnId> = self
+            .txns
+            .range(TxnId { client, seq: 0 }..TxnId { client, seq: floor })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in below {
+            self.txns.remove(&id);
+        }
         Ok(())
     }
 
@@ -542,8 +580,11 @@ impl Coordinator {
             self.txns.remove(id);
         }
         self.clients.get_mut(&client).expect("window exists").floor = floor;
+        self.out
+            .records
+            .push(CoordinatorRecord::Floor { client, floor });
         debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::FORGET, txn = %start,
-            persisted = "none", sent = "none", client, floor, forgotten = forgotten.len());
+            persisted = "floor", sent = "none", client, floor, forgotten = forgotten.len());
     }
 }
 

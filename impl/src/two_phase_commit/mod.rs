@@ -78,9 +78,14 @@
 //!   committed; it acknowledges `Commit`, which the recovered coordinator (holding
 //!   the logged Commit again) counts. An ack holding the other decision than the
 //!   logged one is [`Error::AckMismatch`]: atomicity broken.
-//! - Both floors live in memory and in snapshots only. After a crash a node has the
-//!   floor of its last snapshot plus every record since, which covers every
-//!   transaction it forgot: forgetting is never less safe than remembering.
+//! - Every floor raise is logged as a small `Floor { client, floor }` record
+//!   (coordinator and participant) that needs no sync of its own: it rides with
+//!   the next `Ready`. Replay drops every record below a logged floor, so recovery
+//!   rebuilds exactly the bounded state the live core had when it wrote the log,
+//!   however long the log grew without compaction. A floor record lost in a crash
+//!   only rolls the floor back to an earlier logged one (or the snapshot's): the
+//!   node then holds, and re-sends, a few more finished transactions, which is
+//!   never less safe than forgetting them.
 //!
 //! State is bounded: the coordinator by [`COORDINATOR_TXNS_MAX`] and
 //! [`COORDINATOR_CLIENTS_MAX`] (a `Begin` beyond them is dropped; the client

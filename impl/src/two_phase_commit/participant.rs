@@ -8,7 +8,7 @@
 //!    it is still prepared for.
 //! 2. For every input — [`Core::handle_message`] or, once [`Core::poll_timeout`]
 //!    has passed, [`Core::handle_timeout`] — then [`Core::poll_ready`]: append and
-//!    sync its records (`Prepared`, `Committed`, `Aborted`), then send its
+//!    sync its records (`Prepared`, `Committed`, `Aborted`, `Floor`), then send its
 //!    messages. A yes vote follows its `Prepared` record, an `Ack` the record of
 //!    the decision it acknowledges.
 //! 3. To compact the log, replace it with [`Core::snapshot`] (only when the last
@@ -73,6 +73,12 @@ pub enum ParticipantRecord {
     Committed { txn: TxnId, posting: Posting },
     /// Discarded a prepared posting.
     Aborted { txn: TxnId },
+    /// `client`'s floor (carried by a `Prepare`) rose to `floor`: everything of it
+    /// below is finished everywhere and forgotten here. No sync of its own: it
+    /// rides with the next `Ready`, and losing it in a crash only means replaying
+    /// a few more records. Replay drops every transaction below it, so recovery
+    /// rebuilds the live core's bounded state from any log it wrote.
+    Floor { client: NodeId, floor: u64 },
     /// Stands for all records before it; only ever the first record.
     Snapshot(ParticipantSnapshot),
 }
@@ -224,6 +230,15 @@ impl Participant {
                 if self.txns.contains_key(&t.txn) {
                     return Err(corrupt("prepared twice"));
                 }
+                if self.txns.len() >= PARTICIPANT_TXNS_MAX {
+                    return Err(corrupt("more transactions than PARTICIPANT_TXNS_MAX"));
+                }
+                if !self.floors.contains_key(&t.txn.client)
+                    && self.floors.len() >= PARTICIPANT_CLIENTS_MAX
+                {
+                    return Err(corrupt("more clients than PARTICIPANT_CLIENTS_MAX"));
+                }
+                self.floors.entry(t.txn.client).or_insert(0);
                 self.txns.insert(t.txn, prepared(t.posting, t.participants));
             }
             ParticipantRecord::Committed { txn, posting } => {
@@ -240,6 +255,39 @@ impl Participant {
                 }
                 self.bank.post(&posting);
                 self.txns.insert(txn, State::Finished(Decision::Commit));
+            }
+            ParticipantRecord::Floor { client, floor } => {
+                let corrupt = |reason| Error::CorruptLog {
+                    index,
+                    txn: TxnId { client, seq: floor },
+                    reason,
+                };
+                if !self.floors.contains_key(&client)
+                    && self.floors.len() >= PARTICIPANT_CLIENTS_MAX
+                {
+                    return Err(corrupt("more clients than PARTICIPANT_CLIENTS_MAX"));
+                }
+                let old = self.floors.entry(client).or_insert(0);
+                if floor < *old {
+                    return Err(corrupt("floor went backwards"));
+                }
+                *old = floor;
+                let below: Vec<(TxnId, bool)> = self
+                    .txns
+                    .range(TxnId { client, seq: 0 }..TxnId { client, seq: floor })
+                    .map(|(id, s)| (*id, matches!(s, State::Prepared { .. })))
+                    .collect();
+                for (txn, prepared) in below {
+                    if prepared {
+                        // The live core logs an `Aborted` before forgetting one.
+                        return Err(Error::CorruptLog {
+                            index,
+                            txn,
+                            reason: "still prepared below a logged floor",
+                        });
+                    }
+                    self.txns.remove(&txn);
+                }
             }
             ParticipantRecord::Aborted { txn } => match self.txns.get(&txn) {
                 Some(State::Prepared { .. }) => {
@@ -363,8 +411,11 @@ impl Participant {
             }
         }
         self.floors.insert(client, floor);
+        self.out
+            .records
+            .push(ParticipantRecord::Floor { client, floor });
         debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::FORGET, txn = %TxnId { client, seq: old },
-            persisted = "none", sent = "none", client, floor, forgotten = below.len());
+            persisted = "floor", sent = "none", client, floor, forgotten = below.len());
     }
 
     fn on_prepare(

@@ -1234,3 +1234,47 @@ fn every_step_is_traced_from_the_documented_set() {
         assert!(seen(role, s), "no {role} {s} event");
     }
 }
+
+/// More transactions than [`COORDINATOR_TXNS_MAX`], each acknowledged by every
+/// participant, and no compaction: the live cores hold one transaction each, and
+/// so must the cores recovered from their (uncompacted) logs.
+#[test]
+fn recovery_from_a_long_uncompacted_log_rebuilds_the_bounded_state() {
+    let mut c = Cluster::yes(2);
+    let n = COORDINATOR_TXNS_MAX as u64 + 104;
+    for _ in 0..n {
+        c.transfer(P1, P2, 1);
+        c.settle();
+    }
+    let floor = c.coordinator().floor(CLIENT);
+    let held = c.coordinator().txn_count();
+    assert_eq!((held, floor), (1, n - 1), "live coordinator");
+    let live: Vec<(usize, u64)> = [P1, P2]
+        .iter()
+        .map(|p| {
+            (
+                c.participant(*p).txn_count(),
+                c.participant(*p).floor(CLIENT),
+            )
+        })
+        .collect();
+    for id in [COORDINATOR, P1, P2] {
+        c.reboot(id);
+    }
+    assert_eq!(
+        (c.coordinator().txn_count(), c.coordinator().floor(CLIENT)),
+        (held, floor),
+        "recovered coordinator"
+    );
+    for (p, live) in [P1, P2].iter().zip(live) {
+        let part = c.participant(*p);
+        assert_eq!(
+            (part.txn_count(), part.floor(CLIENT)),
+            live,
+            "recovered {p}"
+        );
+    }
+    c.settle();
+    assert_eq!((c.balance(P1), c.balance(P2)), (-(n as i64), n as i64));
+    c.assert_conserved();
+}
