@@ -215,6 +215,12 @@ pub enum ReceiverError {
     /// The transfer's amount is negative or above [`AMOUNT_MAX`].
     #[error("amount {amount} from {from} outside [0, {AMOUNT_MAX}]")]
     AmountOutOfRange { from: NodeId, amount: Amount },
+    /// Applying the transfer would take a balance beyond
+    /// [`BALANCE_MAX`](crate::bank::BALANCE_MAX) (after some 10⁹ transfers of
+    /// [`AMOUNT_MAX`] into one account). The bank refuses rather than overflows;
+    /// the message is not applied and not acknowledged.
+    #[error("seq {seq} from {from} would take a balance beyond BALANCE_MAX")]
+    BalanceOutOfRange { from: NodeId, seq: Seq },
     /// An acknowledgement arrived at a receiver.
     #[error("unexpected ack from {from} at a receiver")]
     UnexpectedAck { from: NodeId },

@@ -124,6 +124,12 @@ impl Receiver {
                         what: "snapshot has too many senders",
                     });
                 }
+                if !bank.is_well_formed() {
+                    return Err(RecoverError::OutOfBounds {
+                        index,
+                        what: "snapshot balance beyond BALANCE_MAX",
+                    });
+                }
                 self.bank = bank;
                 for DedupSnapshot { sender, hwm, above } in senders {
                     let dedup = Dedup {
@@ -177,8 +183,13 @@ impl Receiver {
                         what: "applied seq beyond the window (or 0)",
                     });
                 }
+                self.bank
+                    .apply_transfer(&transfer)
+                    .map_err(|_| RecoverError::OutOfBounds {
+                        index,
+                        what: "applied transfer beyond BALANCE_MAX",
+                    })?;
                 dedup.insert(seq);
-                self.bank.apply_transfer(&transfer);
             }
         }
         Ok(())
@@ -283,10 +294,12 @@ impl Core for Receiver {
             let hwm = dedup.hwm;
             return self.reject(ReceiverError::SeqBeyondWindow { from, seq, hwm }, from, seq);
         }
+        if self.bank.apply_transfer(&transfer).is_err() {
+            return self.reject(ReceiverError::BalanceOutOfRange { from, seq }, from, seq);
+        }
         let dedup = self.senders.entry(from).or_default();
         dedup.insert(seq);
         let hwm = dedup.hwm;
-        self.bank.apply_transfer(&transfer);
         // One record carries the effect and the dedup update; the ack follows it.
         self.ready.records.push(ReceiverRecord::Applied {
             from,

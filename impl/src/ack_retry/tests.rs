@@ -748,3 +748,46 @@ fn every_step_emits_one_systematic_trace_event() {
         ("1", "applied", "ack")
     );
 }
+
+/// A bank read back from a log with a balance near `i64::MAX` used to be accepted,
+/// and the next transfer to it panicked on overflow. Balances are bounded by
+/// `BALANCE_MAX`: such a snapshot is a typed recovery error, and a transfer that
+/// would cross the bound is rejected (not applied, not acknowledged) with a typed
+/// error instead of panicking.
+#[test]
+fn a_transfer_beyond_the_balance_bound_is_rejected_not_a_panic() {
+    use crate::bank::Bank;
+    use std::collections::BTreeMap;
+    let bank_with = |balance: i64| -> Bank {
+        let balances: BTreeMap<u32, i64> = [(20, balance)].into();
+        postcard::from_bytes(&postcard::to_allocvec(&balances).unwrap()).unwrap()
+    };
+    let snapshot = |balance| ReceiverRecord::Snapshot {
+        bank: bank_with(balance),
+        senders: Vec::new(),
+    };
+    let data = Msg::Data {
+        seq: 1,
+        transfer: transfer(10),
+    };
+    match Receiver::recover(RECEIVER, Time::ZERO, [snapshot(i64::MAX - 5)]) {
+        Err(e) => assert!(matches!(e, RecoverError::OutOfBounds { .. }), "{e:?}"),
+        Ok(mut r) => {
+            // Before the fix: recovery accepted it and this panicked.
+            let _ = r.handle_message(Time::ZERO, SENDER, data);
+            panic!("recovered a bank beyond the balance bound");
+        }
+    }
+    let near = crate::bank::BALANCE_MAX - 5;
+    let mut r = Receiver::recover(RECEIVER, Time::ZERO, [snapshot(near)]).unwrap();
+    assert!(matches!(
+        r.handle_message(Time::ZERO, SENDER, data),
+        Err(ReceiverError::BalanceOutOfRange {
+            from: SENDER,
+            seq: 1
+        })
+    ));
+    assert!(r.poll_ready().is_empty(), "not applied, not acknowledged");
+    assert_eq!(r.bank().balance(20), near);
+    assert!(!r.has_applied(SENDER, 1));
+}

@@ -21,8 +21,8 @@
 
 use super::TRACE_TARGET;
 use super::{
-    backoff, check_participants, role, step, Decision, Error, Event, Leg, Msg, SubmitError, Txn,
-    TxnId, CLIENT_PENDING_TXNS_MAX, CLIENT_RETRY_INTERVAL_MAX, CLIENT_RETRY_INTERVAL_MIN,
+    backoff, check_legs, role, step, Decision, Error, Event, Leg, Msg, SubmitError, Txn, TxnId,
+    CLIENT_PENDING_TXNS_MAX, CLIENT_RETRY_INTERVAL_MAX, CLIENT_RETRY_INTERVAL_MIN,
 };
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use serde::{Deserialize, Serialize};
@@ -149,7 +149,7 @@ impl Client {
         if txn.id.client != self.id {
             return Err(corrupt("another client's transaction"));
         }
-        check_participants(&txn.participants()).map_err(corrupt)?;
+        check_legs(&txn.legs).map_err(corrupt)?;
         if from_snapshot {
             if txn.id.seq >= self.next_seq {
                 return Err(corrupt("pending at or above next_seq"));
@@ -223,7 +223,7 @@ impl Client {
             },
             legs,
         };
-        check_participants(&txn.participants()).map_err(SubmitError::Invalid)?;
+        check_legs(&txn.legs).map_err(SubmitError::Invalid)?;
         let low = self.low();
         if self.next_seq - low >= CLIENT_PENDING_TXNS_MAX {
             return Err(SubmitError::WindowFull {

@@ -21,8 +21,8 @@
 
 use super::TRACE_TARGET;
 use super::{
-    backoff, check_participants, role, step, Decision, Error, Event, Leg, Msg, Txn, TxnId, Vote,
-    CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
+    backoff, check_legs, check_participants, role, step, Decision, Error, Event, Leg, Msg, Txn,
+    TxnId, Vote, CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
     DECISION_RETRY_INTERVAL_MAX, DECISION_RETRY_INTERVAL_MIN, PREPARE_RETRY_INTERVAL, VOTE_TIMEOUT,
 };
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
@@ -318,6 +318,7 @@ impl Coordinator {
             return Err(Error::OutsideWindow { txn: id, low });
         }
         self.check_txn(id, &txn.participants())?;
+        check_legs(&txn.legs).map_err(|reason| Error::InvalidTxn { txn: id, reason })?;
         if !self.clients.contains_key(&from) && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
             debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
                 persisted = "none", sent = "none", reason = "clients-full");

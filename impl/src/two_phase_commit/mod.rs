@@ -133,6 +133,10 @@ pub use participant::{
 
 /// Most participants one transaction may span.
 pub const TXN_PARTICIPANTS_MAX: usize = 8;
+/// Largest magnitude of one posting's `delta` (as ack-retry's `AMOUNT_MAX`). With
+/// [`crate::bank::BALANCE_MAX`] it keeps every sum a participant computes far
+/// from overflow; a participant refuses a Prepare beyond it with a typed error.
+pub const POSTING_DELTA_MAX: Amount = 1_000_000_000;
 /// Most consecutive transaction ids a client keeps outstanding: it submits `seq`
 /// only if `seq < low + CLIENT_PENDING_TXNS_MAX`.
 pub const CLIENT_PENDING_TXNS_MAX: u64 = 64;
@@ -211,8 +215,33 @@ pub(crate) fn check_participants(participants: &[NodeId]) -> Result<(), &'static
     Ok(())
 }
 
+/// Checks a posting: `|delta| <= POSTING_DELTA_MAX`.
+pub(crate) fn check_posting(posting: &Posting) -> Result<(), &'static str> {
+    if posting.delta.unsigned_abs() > POSTING_DELTA_MAX.unsigned_abs() {
+        return Err("posting beyond POSTING_DELTA_MAX");
+    }
+    Ok(())
+}
+
+/// Checks a transaction's legs: a valid participant list, every posting within
+/// [`POSTING_DELTA_MAX`], and postings that sum to zero (money is moved, never
+/// created or destroyed).
+pub(crate) fn check_legs(legs: &[Leg]) -> Result<(), &'static str> {
+    let participants: Vec<NodeId> = legs.iter().map(|l| l.participant).collect();
+    check_participants(&participants)?;
+    for leg in legs {
+        check_posting(&leg.posting)?;
+    }
+    let sum: i128 = legs.iter().map(|l| i128::from(l.posting.delta)).sum();
+    if sum != 0 {
+        return Err("postings do not sum to zero");
+    }
+    Ok(())
+}
+
 /// Builds the legs of a transfer of `amount` from an account at one participant
-/// to an account at another.
+/// to an account at another. `|amount|` must be at most [`POSTING_DELTA_MAX`] for
+/// the transaction to be accepted.
 pub fn transfer_legs(
     from: (NodeId, AccountId),
     to: (NodeId, AccountId),
@@ -223,7 +252,9 @@ pub fn transfer_legs(
             participant: from.0,
             posting: Posting {
                 account: from.1,
-                delta: -amount,
+                // Saturating: `i64::MIN` gives legs that do not sum to zero, which
+                // `Client::submit` refuses, instead of overflowing here.
+                delta: amount.saturating_neg(),
             },
         },
         Leg {
@@ -328,7 +359,8 @@ pub enum SubmitError {
     /// [`CLIENT_PENDING_TXNS_MAX`] consecutive ids are outstanding; wait for an outcome.
     #[error("window full: {pending} transactions pending from seq {low}")]
     WindowFull { low: u64, pending: usize },
-    /// The legs do not form a valid transaction.
+    /// The legs do not form a valid transaction: participants, a posting beyond
+    /// [`POSTING_DELTA_MAX`], or postings that do not sum to zero.
     #[error("invalid transaction: {0}")]
     Invalid(&'static str),
 }
@@ -343,7 +375,9 @@ pub enum Error {
     /// A vote, acknowledgement or query from a node that is not a participant of the transaction.
     #[error("node {from} is not a participant of {txn}")]
     NotAParticipant { txn: TxnId, from: NodeId },
-    /// A transaction (or participant list) that is empty, too large, repeats a node or names an unknown one.
+    /// A transaction (or participant list) that is empty, too large, repeats a node
+    /// or names an unknown one; or a posting beyond [`POSTING_DELTA_MAX`], or
+    /// postings that do not sum to zero.
     #[error("invalid transaction {txn}: {reason}")]
     InvalidTxn { txn: TxnId, reason: &'static str },
     /// A Begin whose `low` does not fit its id (`low <= seq < low + window`).
@@ -358,6 +392,11 @@ pub enum Error {
     /// A Commit for a transaction this participant aborted or voted no on: atomicity is broken.
     #[error("commit for {txn}, which was aborted here")]
     CommitAfterAbort { txn: TxnId },
+    /// A Commit whose posting the bank refuses ([`crate::bank::BALANCE_MAX`]). A
+    /// participant votes yes only if every staged posting fits, so this means its
+    /// own bookkeeping is broken; the transaction stays prepared.
+    #[error("commit for {txn} would take a balance beyond BALANCE_MAX")]
+    BalanceOutOfRange { txn: TxnId },
     /// An acknowledgement for a transaction still collecting votes: nobody was told a decision.
     #[error("ack from {from} for {txn} before any decision")]
     AckBeforeDecision { txn: TxnId, from: NodeId },

@@ -30,10 +30,11 @@
 
 use super::TRACE_TARGET;
 use super::{
-    backoff, check_participants, role, step, Decision, Error, Event, Msg, TxnId, Vote, VotePolicy,
-    PARTICIPANT_CLIENTS_MAX, PARTICIPANT_TXNS_MAX, QUERY_INTERVAL_MAX, QUERY_INTERVAL_MIN,
+    backoff, check_participants, check_posting, role, step, Decision, Error, Event, Msg, TxnId,
+    Vote, VotePolicy, PARTICIPANT_CLIENTS_MAX, PARTICIPANT_TXNS_MAX, QUERY_INTERVAL_MAX,
+    QUERY_INTERVAL_MIN,
 };
-use crate::bank::{Bank, Posting};
+use crate::bank::{Bank, Posting, BALANCE_MAX};
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -186,6 +187,13 @@ impl Participant {
                 if index != 0 {
                     return Err(Error::SnapshotNotFirst { index });
                 }
+                if !s.bank.is_well_formed() {
+                    return Err(Error::CorruptLog {
+                        index,
+                        txn: TxnId { client: 0, seq: 0 },
+                        reason: "snapshot balance beyond BALANCE_MAX",
+                    });
+                }
                 self.bank = s.bank;
                 self.floors = s.floors;
                 for t in s.prepared {
@@ -195,6 +203,7 @@ impl Participant {
                         reason,
                     };
                     check_participants(&t.participants).map_err(corrupt)?;
+                    check_posting(&t.posting).map_err(corrupt)?;
                     if self
                         .txns
                         .insert(t.txn, prepared(t.posting, t.participants))
@@ -224,6 +233,7 @@ impl Participant {
                     reason,
                 };
                 check_participants(&t.participants).map_err(corrupt)?;
+                check_posting(&t.posting).map_err(corrupt)?;
                 if t.txn.seq < self.floor(t.txn.client) {
                     return Err(corrupt("prepared below its client's floor"));
                 }
@@ -253,7 +263,9 @@ impl Participant {
                     Some(_) => return Err(corrupt("committed after it finished")),
                     None => return Err(corrupt("committed without being prepared")),
                 }
-                self.bank.post(&posting);
+                self.bank
+                    .post(&posting)
+                    .map_err(|_| corrupt("committed beyond BALANCE_MAX"))?;
                 self.txns.insert(txn, State::Finished(Decision::Commit));
             }
             ParticipantRecord::Floor { client, floor } => {
@@ -352,7 +364,39 @@ impl Participant {
         self.now.advance_to(now);
     }
 
+    /// The sums of the credits and of the debits staged (prepared, not yet
+    /// decided) on `account`.
+    fn staged(&self, account: u32) -> (i128, i128) {
+        let mut credits = 0i128;
+        let mut debits = 0i128;
+        for s in self.txns.values() {
+            if let State::Prepared { posting: p, .. } = s {
+                if p.account == account {
+                    if p.delta >= 0 {
+                        credits += i128::from(p.delta);
+                    } else {
+                        debits += i128::from(p.delta);
+                    }
+                }
+            }
+        }
+        (credits, debits)
+    }
+
+    /// Whether `posting` keeps the account within `BALANCE_MAX` whichever of the
+    /// staged postings commit: then no Commit can ever overflow the bank.
+    fn fits(&self, posting: &Posting) -> bool {
+        let (credits, debits) = self.staged(posting.account);
+        let balance = i128::from(self.bank.balance(posting.account));
+        let delta = i128::from(posting.delta);
+        let max = i128::from(BALANCE_MAX);
+        balance + credits + delta.max(0) <= max && balance + debits + delta.min(0) >= -max
+    }
+
     fn vote_for(&self, posting: &Posting) -> Vote {
+        if !self.fits(posting) {
+            return Vote::No;
+        }
         match self.policy {
             VotePolicy::Yes => Vote::Yes,
             VotePolicy::No => Vote::No,
@@ -360,24 +404,11 @@ impl Participant {
                 if posting.delta >= 0 {
                     return Vote::Yes;
                 }
-                let staged: i64 = self
-                    .txns
-                    .values()
-                    .filter_map(|s| match s {
-                        State::Prepared { posting: p, .. }
-                            if p.account == posting.account && p.delta < 0 =>
-                        {
-                            Some(p.delta)
-                        }
-                        _ => None,
-                    })
-                    .sum();
-                let worst = self
-                    .bank
-                    .balance(posting.account)
-                    .saturating_add(staged)
-                    .saturating_add(posting.delta);
-                if worst >= min {
+                let (_, debits) = self.staged(posting.account);
+                let worst = i128::from(self.bank.balance(posting.account))
+                    + debits
+                    + i128::from(posting.delta);
+                if worst >= i128::from(min) {
                     Vote::Yes
                 } else {
                     Vote::No
@@ -426,6 +457,7 @@ impl Participant {
         floor: u64,
     ) -> Result<(), Error> {
         check_participants(&participants).map_err(|reason| Error::InvalidTxn { txn, reason })?;
+        check_posting(&posting).map_err(|reason| Error::InvalidTxn { txn, reason })?;
         if !participants.contains(&self.id) {
             return Err(Error::NotAParticipant { txn, from: self.id });
         }
@@ -516,10 +548,13 @@ impl Participant {
         let (persisted, held) = match (self.txns.get(&txn), decision) {
             (Some(State::Prepared { posting, .. }), Decision::Commit) => {
                 let posting = *posting;
+                // Cannot fail: the yes vote checked that every staged posting fits.
+                self.bank
+                    .post(&posting)
+                    .map_err(|_| Error::BalanceOutOfRange { txn })?;
                 self.out
                     .records
                     .push(ParticipantRecord::Committed { txn, posting });
-                self.bank.post(&posting);
                 self.out.events.push(Event::Committed { txn, posting });
                 self.txns.insert(txn, State::Finished(Decision::Commit));
                 ("committed", Some(Decision::Commit))

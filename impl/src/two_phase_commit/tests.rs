@@ -370,7 +370,7 @@ impl Cluster {
     /// Money is conserved across the participants, and every committed
     /// transaction was applied at most once per participant.
     fn assert_conserved(&self) {
-        let total: i64 = self
+        let total: i128 = self
             .participants()
             .iter()
             .map(|p| self.participant(*p).bank().total())
@@ -1277,4 +1277,145 @@ fn recovery_from_a_long_uncompacted_log_rebuilds_the_bounded_state() {
     c.settle();
     assert_eq!((c.balance(P1), c.balance(P2)), (-(n as i64), n as i64));
     c.assert_conserved();
+}
+
+/// A peer-chosen amount of `i64::MAX`, prepared and committed twice, used to
+/// overflow the bank and panic the participant. It is now refused at Prepare with
+/// a typed error, before anything is staged.
+#[test]
+fn an_unbounded_posting_is_refused_with_a_typed_error_not_a_panic() {
+    let mut participant = Participant::new(P1, COORDINATOR, VotePolicy::Yes);
+    for seq in 0..2 {
+        let txn = TxnId {
+            client: CLIENT,
+            seq,
+        };
+        let prepare = Msg::Prepare {
+            txn,
+            posting: Posting {
+                account: 1,
+                delta: i64::MAX,
+            },
+            participants: vec![P1, P2],
+            floor: 0,
+        };
+        let prepared = participant.handle_message(Time::ZERO, COORDINATOR, prepare);
+        assert!(
+            matches!(prepared, Err(Error::InvalidTxn { .. })),
+            "{prepared:?}"
+        );
+        let _ = participant.poll_ready();
+        let commit = Msg::Decision {
+            txn,
+            decision: Decision::Commit,
+        };
+        assert_eq!(
+            participant.handle_message(Time::ZERO, COORDINATOR, commit),
+            Err(Error::CommitNeverPrepared { txn })
+        );
+    }
+    assert_eq!(participant.bank().balance(1), 0);
+}
+
+/// Money is conserved by construction: the postings of a transaction must sum to
+/// zero, at the client and again at the coordinator; `transfer_legs` of
+/// `i64::MIN` does not overflow either.
+#[test]
+fn transactions_that_create_money_are_rejected_at_client_and_coordinator() {
+    let credit = |participant, delta| Leg {
+        participant,
+        posting: Posting { account: 1, delta },
+    };
+    let mut client = Client::new(CLIENT, COORDINATOR);
+    for legs in [
+        vec![credit(P1, 5), credit(P2, 5)],
+        vec![credit(P1, i64::MAX), credit(P2, 1)],
+        vec![credit(P1, i64::MAX), credit(P2, -i64::MAX)],
+        transfer_legs((P1, 1), (P2, 1), i64::MIN),
+    ] {
+        assert!(
+            matches!(
+                client.submit(Time::ZERO, legs.clone()),
+                Err(SubmitError::Invalid(_))
+            ),
+            "client accepted {legs:?}"
+        );
+        let mut coordinator = Coordinator::new(COORDINATOR, [P1, P2]);
+        let txn = TxnId {
+            client: CLIENT,
+            seq: 0,
+        };
+        let begin = Msg::Begin {
+            txn: Txn { id: txn, legs },
+            low: 0,
+        };
+        let answer = coordinator.handle_message(Time::ZERO, CLIENT, begin);
+        assert!(
+            matches!(answer, Err(Error::InvalidTxn { .. })),
+            "coordinator: {answer:?}"
+        );
+        assert!(coordinator.poll_ready().is_empty());
+    }
+    assert_eq!(client.next_seq(), 0, "nothing was recorded");
+}
+
+/// A participant votes no on a posting that could take a balance beyond
+/// `BALANCE_MAX` once every staged posting commits, whatever its policy: so a
+/// Commit can never overflow the bank.
+#[test]
+fn a_participant_votes_no_when_staged_postings_could_cross_the_balance_bound() {
+    use crate::bank::{Bank, BALANCE_MAX};
+    let balances: BTreeMap<u32, i64> = [(1, BALANCE_MAX - POSTING_DELTA_MAX)].into();
+    let bank: Bank = postcard::from_bytes(&postcard::to_allocvec(&balances).unwrap()).unwrap();
+    let snapshot = ParticipantRecord::Snapshot(ParticipantSnapshot {
+        bank,
+        ..Default::default()
+    });
+    let mut p =
+        Participant::recover(P1, COORDINATOR, VotePolicy::Yes, Time::ZERO, [snapshot]).unwrap();
+    let mut vote = |seq, delta| {
+        let txn = TxnId {
+            client: CLIENT,
+            seq,
+        };
+        let prepare = Msg::Prepare {
+            txn,
+            posting: Posting { account: 1, delta },
+            participants: vec![P1, P2],
+            floor: 0,
+        };
+        p.handle_message(Time::ZERO, COORDINATOR, prepare).unwrap();
+        let ready = p.poll_ready();
+        match &ready.messages[..] {
+            [Envelope {
+                msg: Msg::Vote { vote, .. },
+                ..
+            }] => *vote,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(vote(0, POSTING_DELTA_MAX / 2), Vote::Yes);
+    assert_eq!(
+        vote(1, POSTING_DELTA_MAX),
+        Vote::No,
+        "counting the staged credit"
+    );
+    assert_eq!(
+        vote(2, POSTING_DELTA_MAX / 2),
+        Vote::Yes,
+        "exactly at the bound"
+    );
+    assert_eq!(vote(3, -POSTING_DELTA_MAX), Vote::Yes, "debits are fine");
+    for seq in [0, 2] {
+        let txn = TxnId {
+            client: CLIENT,
+            seq,
+        };
+        let commit = Msg::Decision {
+            txn,
+            decision: Decision::Commit,
+        };
+        p.handle_message(Time::ZERO, COORDINATOR, commit).unwrap();
+    }
+    assert_eq!(p.bank().balance(1), BALANCE_MAX);
 }
