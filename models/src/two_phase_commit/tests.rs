@@ -56,7 +56,7 @@ fn symmetry_visits_fewer_states_with_the_same_verdicts() {
 }
 
 fn caught(variant: Variant, violated: &[&str]) -> Report {
-    let report = check(variant, 2, false);
+    let report = check(variant, variant.table_participants(), false);
     let expected = variant.expected_violation().unwrap();
     assert!(violated.contains(&expected));
     assert_eq!(report.failed(), violated, "{}", variant.name());
@@ -121,6 +121,28 @@ fn commit_on_first_yes_breaks_validity() {
 #[test]
 fn no_dedup_on_commit_applies_twice() {
     caught(Variant::NoDedupOnCommit, &["exactly-once"]);
+}
+
+#[test]
+fn retry_as_new_transaction_applies_a_retried_transaction_twice() {
+    let r = caught(Variant::RetryAsNewTransaction, &["exactly-once"]);
+    let steps = steps(&r, "exactly-once");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("client") && s.contains("timer fires")),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn untagged_decision_lets_a_late_commit_decide_the_next_transaction() {
+    let r = caught(Variant::UntaggedDecision, &["client-agreement"]);
+    assert!(
+        r.config.get("transactions").is_some_and(|t| t == "2"),
+        "{:?}",
+        r.config
+    );
 }
 
 #[test]
