@@ -140,14 +140,39 @@ pub const POSTING_DELTA_MAX: Amount = 1_000_000_000;
 /// Most consecutive transaction ids a client keeps outstanding: it submits `seq`
 /// only if `seq < low + CLIENT_PENDING_TXNS_MAX`.
 pub const CLIENT_PENDING_TXNS_MAX: u64 = 64;
-/// Most transactions (in progress, decided or tombstones) a coordinator holds.
-pub const COORDINATOR_TXNS_MAX: usize = 4096;
 /// Most clients a coordinator keeps a floor for.
 pub const COORDINATOR_CLIENTS_MAX: usize = 256;
-/// Most transactions (prepared or finished) a participant holds.
-pub const PARTICIPANT_TXNS_MAX: usize = 4096;
+/// Most transactions (in progress, decided or tombstones) a coordinator holds:
+/// one full window per client (16,384).
+///
+/// Why idle clients cannot fill it: once every transaction of a client below its
+/// reported `low` is acknowledged by all participants, the last acknowledgement
+/// raises the floor to `low`, and every entry the coordinator holds for that
+/// client is then at or above `low` and below `low + CLIENT_PENDING_TXNS_MAX` (a
+/// Begin outside that window is refused). So an idle client holds at most one
+/// window of tombstones, and all clients together at most this. Only
+/// transactions still waiting for acknowledgements (a participant down or slow)
+/// can hold a floor back and make a client exceed its window; reaching the bound
+/// then drops new Begins (the clients retry): 2PC blocks, it does not break.
+pub const COORDINATOR_TXNS_MAX: usize = COORDINATOR_CLIENTS_MAX * CLIENT_PENDING_TXNS_MAX as usize;
+const _: () = assert!(
+    COORDINATOR_TXNS_MAX >= COORDINATOR_CLIENTS_MAX * CLIENT_PENDING_TXNS_MAX as usize,
+    "every client must be able to leave a full window of tombstones"
+);
 /// Most clients a participant keeps a floor for.
 pub const PARTICIPANT_CLIENTS_MAX: usize = 256;
+/// Most transactions (prepared or finished) a participant holds: one full window
+/// per client, as for the coordinator (16,384). A participant's floor for a client
+/// moves only with that client's next `Prepare`, and carries the coordinator's
+/// floor at the time it was sent, which may lag the client's `low` by the
+/// transactions whose acknowledgements were still in flight; so an idle client can
+/// leave somewhat more than one window here. Reaching the bound only makes the
+/// participant vote no (safe; the client sees aborts until the floors move).
+pub const PARTICIPANT_TXNS_MAX: usize = PARTICIPANT_CLIENTS_MAX * CLIENT_PENDING_TXNS_MAX as usize;
+const _: () = assert!(
+    PARTICIPANT_TXNS_MAX >= PARTICIPANT_CLIENTS_MAX * CLIENT_PENDING_TXNS_MAX as usize,
+    "every client must be able to leave a full window of finished transactions"
+);
 
 /// First interval between a client's Begin retries; doubles per retry.
 pub const CLIENT_RETRY_INTERVAL_MIN: Duration = Duration::from_millis(200);

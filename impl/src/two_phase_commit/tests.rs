@@ -1419,3 +1419,60 @@ fn a_participant_votes_no_when_staged_postings_could_cross_the_balance_bound() {
     }
     assert_eq!(p.bank().balance(1), BALANCE_MAX);
 }
+
+/// Every client may leave its last window of transactions as tombstones and go
+/// idle (nothing reports a higher `low`). The coordinator's table holds all of
+/// them and still serves a new transaction: idle clients cannot fill it.
+#[test]
+fn idle_clients_cannot_fill_the_coordinator() {
+    let mut coordinator = Coordinator::new(COORDINATOR, [P1, P2]);
+    let now = Time::ZERO;
+    let run = |coordinator: &mut Coordinator, client: NodeId, seq: u64, low: u64| {
+        let txn = TxnId { client, seq };
+        let begin = Msg::Begin {
+            txn: Txn {
+                id: txn,
+                legs: transfer_legs((P1, 1), (P2, 1), 1),
+            },
+            low,
+        };
+        coordinator.handle_message(now, client, begin).unwrap();
+        let prepares = coordinator
+            .poll_ready()
+            .messages
+            .iter()
+            .filter(|e| matches!(e.msg, Msg::Prepare { .. }))
+            .count();
+        assert_eq!(prepares, 2, "{txn} was not served");
+        for p in [P1, P2] {
+            let vote = Msg::Vote {
+                txn,
+                vote: Vote::Yes,
+            };
+            coordinator.handle_message(now, p, vote).unwrap();
+        }
+        for p in [P1, P2] {
+            let ack = Msg::Ack {
+                txn,
+                held: Some(Decision::Commit),
+            };
+            coordinator.handle_message(now, p, ack).unwrap();
+        }
+        let _ = coordinator.poll_ready();
+    };
+    let clients = COORDINATOR_CLIENTS_MAX as NodeId;
+    for client in 1000..1000 + clients {
+        for seq in 0..CLIENT_PENDING_TXNS_MAX {
+            run(&mut coordinator, client, seq, 0);
+        }
+    }
+    assert_eq!(
+        coordinator.txn_count(),
+        COORDINATOR_CLIENTS_MAX * CLIENT_PENDING_TXNS_MAX as usize
+    );
+    // One client comes back: its new `low` lets the floor pass its tombstones.
+    let (client, seq) = (1000, CLIENT_PENDING_TXNS_MAX);
+    run(&mut coordinator, client, seq, seq);
+    assert_eq!(coordinator.floor(client), seq);
+    assert_eq!(coordinator.txn_count(), COORDINATOR_TXNS_MAX - 63);
+}
