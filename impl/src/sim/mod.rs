@@ -70,6 +70,7 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 /// The simulator's only source of randomness.
@@ -198,7 +199,13 @@ pub enum DriverBug {
     /// Never fires timers: a lost message is never retransmitted, so the
     /// cluster cannot converge.
     IgnoreTimers,
+    /// Panics at the [`PANIC_AT_EVENT`]th event, standing in for a core's
+    /// `assert!` firing: the run must still report its seed.
+    Panic,
 }
+
+/// The event at which [`DriverBug::Panic`] panics.
+pub const PANIC_AT_EVENT: u64 = 100;
 
 /// How to run one simulation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -633,11 +640,57 @@ impl Summary {
 // The driver
 // ---------------------------------------------------------------------------------
 
-/// Runs one simulation of scenario `S`. Never panics on a protocol failure: it
-/// returns a report whose violations say what broke. (A core's `assert!` firing
-/// is a bug in the core or the driver and does panic.)
+/// The property of the violation that stands for a panic inside a run.
+pub const PANIC_PROPERTY: &str = "panic";
+
+/// Runs one simulation of scenario `S`. Never panics: a protocol failure is a
+/// violation in the report, and so is a panic inside the run (a core's `assert!`
+/// firing, a bug in the core or the driver), named [`PANIC_PROPERTY`] with the
+/// panic's message and the virtual time it happened at, so the report still
+/// names the seed and fault options that replay it. (The default panic hook
+/// still prints the panic and its location to stderr.)
 pub fn run<S: Scenario>(config: &S::Config, options: &Options) -> RunReport {
-    Sim::<S>::new(config, options).run()
+    let mut slot: Option<Sim<S>> = None;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        slot.insert(Sim::<S>::new(config, options)).execute();
+    }));
+    match (outcome, slot) {
+        (Ok(()), Some(sim)) => sim.report(),
+        (Err(payload), Some(sim)) => sim.panic_report(panic_message(payload.as_ref())),
+        (outcome, None) => {
+            // `Sim::new` itself panicked (building the scenario): report what the
+            // options alone determine.
+            let message = match outcome {
+                Err(payload) => panic_message(payload.as_ref()),
+                Ok(()) => "the simulator was not built".to_owned(),
+            };
+            let mut rng = SimRng::seed_from_u64(options.seed);
+            RunReport {
+                scenario: S::NAME.to_owned(),
+                seed: options.seed,
+                faults: options.faults.resolve(&mut rng),
+                bug: options.bug,
+                config: String::new(),
+                work: 0,
+                stats: RunStats::default(),
+                violations: vec![Violation {
+                    at_us: 0,
+                    property: PANIC_PROPERTY.to_owned(),
+                    detail: message,
+                }],
+            }
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
 }
 
 /// Runs `runs` simulations with seeds `seed, seed + 1, …`, calling `progress`
@@ -790,7 +843,8 @@ impl<S: Scenario> Sim<S> {
         Cluster { nodes: &self.nodes }
     }
 
-    fn run(mut self) -> RunReport {
+    /// Runs to the end; the caller then takes [`Sim::report`].
+    fn execute(&mut self) {
         tracing::debug!(target: "eo::sim", seed = self.options.seed, faults = ?self.faults, "run starts");
         for id in self.scenario.node_ids() {
             let disk = SimDisk::new();
@@ -800,7 +854,7 @@ impl<S: Scenario> Sim<S> {
                 Err(e) => {
                     self.violations
                         .push("wal", format!("node {id}: open of a new log failed: {e}"));
-                    return self.report();
+                    return;
                 }
             };
             self.nodes.push(Node {
@@ -850,13 +904,37 @@ impl<S: Scenario> Sim<S> {
             self.now = next.at;
             self.violations.now = self.now;
             self.stats.events += 1;
+            if self.options.bug == Some(DriverBug::Panic) && self.stats.events == PANIC_AT_EVENT {
+                panic!("planted panic (DriverBug::Panic) at event {PANIC_AT_EVENT}");
+            }
             self.dispatch(next.event);
         }
         if self.violations.is_empty() {
             let cluster = Cluster { nodes: &self.nodes };
             self.scenario.check_final(&cluster, &mut self.violations);
         }
-        self.report()
+    }
+
+    /// The report of a run that panicked at `self.now`: the violations found so
+    /// far plus one named `panic`. Reads only plain fields, since the scenario's
+    /// state may be half-updated.
+    fn panic_report(mut self, message: String) -> RunReport {
+        self.stats.virtual_time_us = self.now.as_micros();
+        self.violations.found.push(Violation {
+            at_us: self.now.as_micros(),
+            property: PANIC_PROPERTY.to_owned(),
+            detail: message,
+        });
+        RunReport {
+            scenario: S::NAME.to_owned(),
+            seed: self.options.seed,
+            faults: self.faults,
+            bug: self.options.bug,
+            config: self.scenario.replay_args(),
+            work: self.scenario.progress().total,
+            stats: self.stats,
+            violations: self.violations.found,
+        }
     }
 
     fn report(mut self) -> RunReport {
