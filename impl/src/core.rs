@@ -11,6 +11,19 @@
 //!    sending it earlier is exactly the `ack-before-persist` bug of the models;
 //! 3. arm a timer for `poll_timeout()`.
 //!
+//! ## The ordering contract
+//!
+//! The messages and events of a `Ready` may be released only once the records of
+//! that `Ready` **and of every earlier `Ready` of the same core** are durable.
+//! Some messages carry no record of their own and are true only because of an
+//! earlier one: a receiver's re-ack of a duplicate, a participant's repeated yes
+//! vote, the coordinator's outcome for a retried Begin or its answer to a query,
+//! the `low` in a client's Begin. A driver that carries out each `Ready` fully
+//! before the next (as the simulator does) meets the contract. A pipelined driver
+//! (group commit, sends overlapping a later sync) must hold a `Ready`'s messages
+//! until the log is durable up to that `Ready`'s last record, even when the
+//! `Ready` itself has no records.
+//!
 //! After a crash, a driver rebuilds the core with `recover(records)` from what the
 //! log returned, then continues at step 2 (a recovered core may have messages to
 //! re-send).
@@ -85,12 +98,18 @@ pub struct Envelope<M> {
 
 /// What a core asks its driver to do, in order: persist `records` (append, then
 /// sync), then send `messages` and hand `events` to the application.
+///
+/// `messages` and `events` may be released only once `records` **and the records
+/// of every earlier `Ready` of the same core** are durable: a message without a
+/// record of its own (a re-ack, a repeated vote, an answer from the log) may rest
+/// on a record polled earlier. See the [module docs](self).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ready<R, M, E> {
     /// Records to append to the node's log; all must be durable before anything
     /// in `messages` or `events` is released.
     pub records: Vec<R>,
-    /// Messages to send once `records` are durable.
+    /// Messages to send once `records`, and every earlier `Ready`'s records, are
+    /// durable.
     pub messages: Vec<Envelope<M>>,
     /// Application-visible outcomes (applied, committed, …), released with the
     /// messages.
@@ -139,8 +158,10 @@ pub trait Core: Sized {
     /// The earliest time at which `handle_timeout` has work to do, if any.
     fn poll_timeout(&self) -> Option<Time>;
 
-    /// Takes the outputs accumulated since the last call. See the module docs for
-    /// the order in which a driver must carry them out.
+    /// Takes the outputs accumulated since the last call. A driver releases the
+    /// returned messages and events only once the returned records and those of
+    /// every earlier call are durable (see the module docs): even an empty
+    /// `records` may depend on records still being synced from an earlier call.
     fn poll_ready(&mut self) -> Ready<Self::Record, Self::Msg, Self::Event>;
 
     /// One record that stands for the whole durable state, so that the log can be
