@@ -248,11 +248,13 @@ impl Variant {
             | Variant::VoteBeforePersist
             | Variant::ParticipantTimeoutAbort
             | Variant::PresumeCommit => Some("atomicity"),
-            // Checked with one participant (see `table_participants`): the late
-            // Commit of the first transaction commits the second, which the
-            // coordinator aborted, so the participant and the client disagree.
-            // With two participants the same step breaks `atomicity`, but that
-            // state space (two transactions) is too large to finish.
+            // Checked with one participant (see `table_participants`): an
+            // untagged decision of one transaction decides the other at the
+            // participant (the shortest path: the second transaction's Abort
+            // lands on the first, which the client learned had committed), so
+            // the participant and the client disagree. With two participants the
+            // same step breaks `atomicity`, but that state space (two
+            // transactions) is too large to finish.
             Variant::UntaggedDecision => Some("client-agreement"),
             Variant::CommitOnFirstYes => Some("validity"),
             Variant::RetryAsNewTransaction | Variant::NoDedupOnCommit => Some("exactly-once"),
