@@ -105,6 +105,28 @@ pub struct VariantInfo {
     pub settings: Settings,
 }
 
+impl VariantInfo {
+    /// The row of a `--variant`: `correct` when it expects no violation, a bug
+    /// otherwise, checked with the model's defaults.
+    pub fn of(
+        name: &'static str,
+        expected_violation: Option<&'static str>,
+        about: &'static str,
+    ) -> VariantInfo {
+        VariantInfo {
+            name,
+            kind: if expected_violation.is_some() {
+                VariantKind::Bug
+            } else {
+                VariantKind::Correct
+            },
+            expected_violation,
+            about,
+            settings: Settings::for_variant(name),
+        }
+    }
+}
+
 /// A property as `eo list` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PropertyInfo {

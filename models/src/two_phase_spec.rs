@@ -44,7 +44,6 @@
 
 use crate::catalog::{
     bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
-    VariantKind,
 };
 use crate::check::{run, Explain, Report, RunLabel, RunOptions};
 use stateright::{Model, Property};
@@ -372,13 +371,7 @@ impl ModelEntry for TwoPhaseSpecEntry {
             ],
             variants: Variant::ALL
                 .into_iter()
-                .map(|v| VariantInfo {
-                    name: v.name(),
-                    kind: if v == Variant::Correct { VariantKind::Correct } else { VariantKind::Bug },
-                    expected_violation: v.expected_violation(),
-                    about: v.about(),
-                    settings: Settings::for_variant(v.name()),
-                })
+                .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
                 .collect(),
         }
     }

@@ -33,7 +33,6 @@ pub mod sender;
 
 use crate::catalog::{
     bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
-    VariantKind,
 };
 use crate::check::{run, Explain, Report, RunLabel, RunOptions};
 use crate::system::{live_state, storage, System, SystemState};
@@ -587,13 +586,7 @@ impl ModelEntry for AckRetryEntry {
             ],
             variants: Variant::ALL
                 .into_iter()
-                .map(|v| VariantInfo {
-                    name: v.name(),
-                    kind: if v == Variant::Correct { VariantKind::Correct } else { VariantKind::Bug },
-                    expected_violation: v.expected_violation(),
-                    about: v.about(),
-                    settings: Settings::for_variant(v.name()),
-                })
+                .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
                 .collect(),
         }
     }
