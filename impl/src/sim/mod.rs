@@ -925,6 +925,12 @@ impl<S: Scenario> Sim<S> {
             property: PANIC_PROPERTY.to_owned(),
             detail: message,
         });
+        self.into_report()
+    }
+
+    /// The report as it stands: identity, replay arguments, statistics and
+    /// violations.
+    fn into_report(self) -> RunReport {
         RunReport {
             scenario: S::NAME.to_owned(),
             seed: self.options.seed,
@@ -946,16 +952,7 @@ impl<S: Scenario> Sim<S> {
             .map(|w| w.sync_count())
             .sum::<u64>();
         self.stats.counters = self.scenario.counters(&Cluster { nodes: &self.nodes });
-        RunReport {
-            scenario: S::NAME.to_owned(),
-            seed: self.options.seed,
-            faults: self.faults,
-            bug: self.options.bug,
-            config: self.scenario.replay_args(),
-            work: self.scenario.progress().total,
-            stats: self.stats,
-            violations: self.violations.found,
-        }
+        self.into_report()
     }
 
     /// Phase changes and crash triggers, between events.
