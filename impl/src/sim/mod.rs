@@ -54,8 +54,13 @@
 //! A cluster whose roles are different core types uses [`Either`], which is a
 //! [`Core`] whenever both roles speak the same message type. Then:
 //!
-//! ```ignore
-//! let report = sim::run::<TwoPhaseCommit>(&config, &Options::new(seed, faults));
+//! ```
+//! use eo_impl::sim::{self, two_phase_commit::{Config, TwoPhaseCommit}, FaultSpec, Options};
+//!
+//! let config = Config { transactions: 50, participants: 3 };
+//! let faults = FaultSpec { loss: Some(0.2), crashes: Some(2), ..FaultSpec::default() };
+//! let report = sim::run::<TwoPhaseCommit>(&config, &Options::new(7, faults));
+//! assert!(report.ok(), "{}", report.replay_command());
 //! ```
 
 pub mod ack_retry;
