@@ -202,8 +202,7 @@ impl Participant {
                         txn: t.txn,
                         reason,
                     };
-                    check_participants(&t.participants).map_err(corrupt)?;
-                    check_posting(&t.posting).map_err(corrupt)?;
+                    check_logged(index, &t)?;
                     if self
                         .txns
                         .insert(t.txn, prepared(t.posting, t.participants))
@@ -232,8 +231,7 @@ impl Participant {
                     txn: t.txn,
                     reason,
                 };
-                check_participants(&t.participants).map_err(corrupt)?;
-                check_posting(&t.posting).map_err(corrupt)?;
+                check_logged(index, &t)?;
                 if t.txn.seq < self.floor(t.txn.client) {
                     return Err(corrupt("prepared below its client's floor"));
                 }
@@ -696,4 +694,16 @@ impl Core for Participant {
         }
         ParticipantRecord::Snapshot(s)
     }
+}
+
+/// Checks a prepared transaction read back from the log (a snapshot or a
+/// `Prepared` record) against the bounds a live participant enforces.
+fn check_logged(index: usize, t: &PreparedTxn) -> Result<(), Error> {
+    let corrupt = |reason| Error::CorruptLog {
+        index,
+        txn: t.txn,
+        reason,
+    };
+    check_participants(&t.participants).map_err(corrupt)?;
+    check_posting(&t.posting).map_err(corrupt)
 }
