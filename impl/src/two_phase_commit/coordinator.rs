@@ -6,18 +6,21 @@
 //!    records its log returned (its [`CoordinatorSnapshot`] first, if any).
 //! 2. For every input — [`Core::handle_message`] or, once [`Core::poll_timeout`]
 //!    has passed, [`Core::handle_timeout`] — then [`Core::poll_ready`]: append and
-//!    sync its records (`Decided`, `Floor`), then send its messages. A `Decision` or an
-//!    `Outcome` always follows the `Decided` record that makes it true.
+//!    sync its records (`Started`, `Decided`, `Floor`), then send its messages. A
+//!    `Prepare` always follows the `Started` record of its transaction, and a
+//!    `Decision` or an `Outcome` the `Decided` record that makes it true.
 //! 3. To compact the log, replace it with [`Core::snapshot`] (only when the last
 //!    `Ready` has been carried out).
 //!
 //! ## Lifecycle of a transaction here
 //!
-//! `Begin` → *preparing* (in memory only: presumed abort) → `Decided` record →
+//! `Begin` → `Started` record → *preparing* (collecting votes) → `Decided` record →
 //! *deciding* (re-sending the decision until every participant acknowledged) →
 //! *done* (a tombstone answering late retries and queries) → forgotten once the
-//! client's floor passes it. See the module docs of
-//! [`two_phase_commit`](super) for why forgetting is safe.
+//! client's floor passes it. A crash while preparing is a presumed abort: the
+//! recovered coordinator finds the `Started` record without a decision and logs
+//! and sends Abort at once. See the module docs of [`two_phase_commit`](super)
+//! for why forgetting is safe.
 
 use super::TRACE_TARGET;
 use super::{
@@ -29,6 +32,14 @@ use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::debug;
+
+/// A transaction the coordinator started: what recovery needs to abort it (send
+/// Abort to every participant and the outcome to the client).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedTxn {
+    pub txn: TxnId,
+    pub participants: Vec<NodeId>,
+}
 
 /// A logged decision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,11 +56,18 @@ pub struct CoordinatorSnapshot {
     pub floors: BTreeMap<NodeId, u64>,
     /// Every decision at or above its client's floor.
     pub decided: Vec<DecidedTxn>,
+    /// Every started transaction without a decision (all at or above their
+    /// client's floor). Recovery aborts them.
+    pub started: Vec<StartedTxn>,
 }
 
 /// The coordinator's log records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CoordinatorRecord {
+    /// A transaction started: durable before any `Prepare` for it leaves. A
+    /// recovered coordinator aborts every started transaction it holds no
+    /// decision for, so a client retry is answered, never run a second time.
+    Started(StartedTxn),
     /// A decision, durable before any participant or the client hears it.
     Decided(DecidedTxn),
     /// `client`'s floor rose to `floor`: every transaction of it below `floor` is
@@ -64,7 +82,8 @@ pub enum CoordinatorRecord {
 
 #[derive(Clone, Debug)]
 enum Phase {
-    /// Collecting votes. Nothing is durable: a crash here is a presumed abort.
+    /// Collecting votes. Only the `Started` record is durable: a crash here is a
+    /// presumed abort, logged and sent by the recovered coordinator.
     Preparing {
         legs: Vec<Leg>,
         yes: BTreeSet<NodeId>,
@@ -130,8 +149,16 @@ impl Coordinator {
     }
 
     /// Rebuilds a coordinator from its log. Every logged decision that is not below
-    /// its client's floor is re-sent at once (to the participants and the client);
-    /// a transaction without a logged decision is presumed aborted.
+    /// its client's floor is re-sent at once (to the participants and the client).
+    /// Every started transaction without a logged decision is aborted at once: its
+    /// votes were lost with the crash, so the coordinator logs `Decided(Abort)` for
+    /// it (in this first `Ready`) and sends Abort to its participants and the
+    /// outcome to its client, re-sending until acknowledged like any decision.
+    ///
+    /// Fails with a typed error on a log this coordinator could not have written:
+    /// a snapshot after the first record, records that contradict each other
+    /// ([`Error::CorruptLog`]), or more transactions or clients than its bounds
+    /// allow ([`Error::LogBeyondBound`]).
     pub fn recover(
         id: NodeId,
         participants: impl IntoIterator<Item = NodeId>,
@@ -147,12 +174,23 @@ impl Coordinator {
                         return Err(Error::SnapshotNotFirst { index });
                     }
                     for (client, floor) in s.floors {
+                        if c.clients.len() >= COORDINATOR_CLIENTS_MAX {
+                            return Err(Error::LogBeyondBound {
+                                index,
+                                txn: TxnId { client, seq: floor },
+                                bound: "COORDINATOR_CLIENTS_MAX",
+                            });
+                        }
                         c.clients.insert(client, ClientWindow { floor, low: floor });
                     }
                     for d in s.decided {
                         c.recover_decided(index, d)?;
                     }
+                    for t in s.started {
+                        c.recover_started(index, t)?;
+                    }
                 }
+                CoordinatorRecord::Started(t) => c.recover_started(index, t)?,
                 CoordinatorRecord::Decided(d) => c.recover_decided(index, d)?,
                 CoordinatorRecord::Floor { client, floor } => {
                     c.recover_floor(index, client, floor)?
@@ -183,39 +221,92 @@ impl Coordinator {
                 },
             );
         }
+        // Started, never decided: presumed abort, made durable now.
+        let undecided: Vec<TxnId> = c
+            .txns
+            .iter()
+            .filter(|(_, e)| e.decision().is_none())
+            .map(|(id, _)| *id)
+            .collect();
         debug!(target: TRACE_TARGET,
             node = id,
             role = role::COORDINATOR,
             step = step::RECOVER,
             txn = "-",
-            persisted = "none",
-            sent = "decision",
+            persisted = if undecided.is_empty() { "none" } else { "decided" },
+            sent = if decided.is_empty() && undecided.is_empty() { "none" } else { "decision" },
             decided = decided.len(),
+            aborted = undecided.len(),
             clients = c.clients.len(),
         );
+        for txn in undecided {
+            c.decide(txn, Decision::Abort, "recovered");
+        }
         Ok(c)
+    }
+
+    /// Checks that one more transaction of `txn.client` fits the bounds a live
+    /// coordinator enforces.
+    fn recover_fits(&self, index: usize, txn: TxnId) -> Result<(), Error> {
+        let beyond = |bound| Error::LogBeyondBound { index, txn, bound };
+        if !self.clients.contains_key(&txn.client) && self.clients.len() >= COORDINATOR_CLIENTS_MAX
+        {
+            return Err(beyond("COORDINATOR_CLIENTS_MAX"));
+        }
+        if self.txns.len() >= COORDINATOR_TXNS_MAX {
+            return Err(beyond("COORDINATOR_TXNS_MAX"));
+        }
+        Ok(())
+    }
+
+    /// Replays a started transaction: it is preparing until a decision for it is
+    /// replayed; if none is, recovery aborts it.
+    fn recover_started(&mut self, index: usize, t: StartedTxn) -> Result<(), Error> {
+        let txn = t.txn;
+        let corrupt = |reason| Error::CorruptLog { index, txn, reason };
+        check_participants(&t.participants).map_err(corrupt)?;
+        if txn.seq < self.floor(txn.client) {
+            return Err(corrupt("started below its client's floor"));
+        }
+        if self.txns.contains_key(&txn) {
+            // A live coordinator starts an id only when it holds nothing for it.
+            return Err(corrupt("started while already held"));
+        }
+        self.recover_fits(index, txn)?;
+        self.clients.entry(txn.client).or_default();
+        self.txns.insert(
+            txn,
+            Entry {
+                participants: t.participants,
+                phase: Phase::Preparing {
+                    legs: Vec::new(),
+                    yes: BTreeSet::new(),
+                    vote_deadline: self.now,
+                    resend_at: self.now,
+                },
+            },
+        );
+        Ok(())
     }
 
     fn recover_decided(&mut self, index: usize, d: DecidedTxn) -> Result<(), Error> {
         let txn = d.txn;
         let corrupt = |reason| Error::CorruptLog { index, txn, reason };
         check_participants(&d.participants).map_err(corrupt)?;
-        if d.txn.seq < self.clients.get(&txn.client).map_or(0, |w| w.floor) {
+        if d.txn.seq < self.floor(txn.client) {
             return Err(corrupt("decision below its client's floor"));
         }
-        if !self.clients.contains_key(&txn.client) && self.clients.len() >= COORDINATOR_CLIENTS_MAX
-        {
-            return Err(corrupt("more clients than COORDINATOR_CLIENTS_MAX"));
-        }
-        if let Some(e) = self.txns.get(&txn) {
-            return if e.decision() == Some(d.decision) {
-                Ok(())
-            } else {
-                Err(corrupt("two decisions"))
-            };
-        }
-        if self.txns.len() >= COORDINATOR_TXNS_MAX {
-            return Err(corrupt("more transactions than COORDINATOR_TXNS_MAX"));
+        match self.txns.get(&txn) {
+            Some(e) if e.decision().is_none() => {
+                if e.participants != d.participants {
+                    return Err(corrupt(
+                        "decided with other participants than it started with",
+                    ));
+                }
+            }
+            Some(e) if e.decision() == Some(d.decision) => return Ok(()),
+            Some(_) => return Err(corrupt("two decisions")),
+            None => self.recover_fits(index, txn)?,
         }
         self.clients.entry(txn.client).or_default();
         let phase = Phase::Deciding {
@@ -234,8 +325,10 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Replays a floor raise: forgets `client`'s decisions below `floor`, as the
-    /// live core did when it logged the record.
+    /// Replays a floor raise: forgets `client`'s transactions below `floor`, as the
+    /// live core did when it logged the record. The live core raises a floor only
+    /// past decided transactions, so a started one without a decision below it
+    /// means the log is corrupt.
     fn recover_floor(&mut self, index: usize, client: NodeId, floor: u64) -> Result<(), Error> {
         let corrupt = |reason| Error::CorruptLog {
             index,
@@ -244,7 +337,11 @@ impl Coordinator {
         };
         let known = self.clients.contains_key(&client);
         if !known && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
-            return Err(corrupt("more clients than COORDINATOR_CLIENTS_MAX"));
+            return Err(Error::LogBeyondBound {
+                index,
+                txn: TxnId { client, seq: floor },
+                bound: "COORDINATOR_CLIENTS_MAX",
+            });
         }
         let window = self.clients.entry(client).or_default();
         if floor < window.floor {
@@ -252,13 +349,20 @@ impl Coordinator {
         }
         window.floor = floor;
         window.low = window.low.max(floor);
-        let below: Vec<TxnId> = self
+        let below: Vec<(TxnId, bool)> = self
             .txns
             .range(TxnId { client, seq: 0 }..TxnId { client, seq: floor })
-            .map(|(id, _)| *id)
+            .map(|(id, e)| (*id, e.decision().is_some()))
             .collect();
-        for id in below {
-            self.txns.remove(&id);
+        for (txn, decided) in below {
+            if !decided {
+                return Err(Error::CorruptLog {
+                    index,
+                    txn,
+                    reason: "started and undecided below a logged floor",
+                });
+            }
+            self.txns.remove(&txn);
         }
         Ok(())
     }
@@ -348,8 +452,19 @@ impl Coordinator {
                     persisted = "none", sent = "none", reason = "txns-full");
             }
             None => {
-                // Presumed abort: nothing is logged before Prepare.
+                // Started before Prepare: if this coordinator crashes before
+                // deciding, the recovered one finds the record and aborts the
+                // transaction, so a retry of this id is answered, never run again.
+                // Record and Prepares go out in one Ready, and a Ready's messages
+                // leave only once its records are durable (see `crate::core`):
+                // no Prepare can leave before the `Started` record is durable.
                 let participants = txn.participants();
+                self.out
+                    .records
+                    .push(CoordinatorRecord::Started(StartedTxn {
+                        txn: id,
+                        participants: participants.clone(),
+                    }));
                 let floor = self.floor(from);
                 for leg in &txn.legs {
                     self.send(
@@ -376,7 +491,7 @@ impl Coordinator {
                     },
                 );
                 debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::PREPARE, txn = %id,
-                    persisted = "none", sent = "prepare", participants = self.txns[&id].participants.len());
+                    persisted = "started", sent = "prepare", participants = self.txns[&id].participants.len());
             }
         }
         Ok(())
@@ -384,8 +499,9 @@ impl Coordinator {
 
     fn on_vote(&mut self, from: NodeId, txn: TxnId, vote: Vote) -> Result<(), Error> {
         let Some(entry) = self.txns.get_mut(&txn) else {
-            // Unknown: a round of a previous incarnation or a forgotten one. A
-            // prepared voter will query, and the query is answered durably.
+            // Unknown: finished and forgotten below the floor. (A round of a
+            // previous incarnation is held: recovery aborted it.) A prepared voter
+            // will query, and the query is answered.
             debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %txn,
                 persisted = "none", sent = "none", reason = "unknown", from, vote = ?vote);
             return Ok(());
@@ -527,8 +643,11 @@ impl Coordinator {
                 persisted = "none", sent = "none", reason = "txns-full", from);
             return Ok(());
         }
-        // Unknown at or above the floor: it began in a previous incarnation and was
-        // never decided. Presume abort, durably, so this id can never commit later.
+        // Unknown at or above the floor. A log this coordinator wrote never leads
+        // here: a Prepare leaves only once its `Started` record is durable, and
+        // recovery decides every started transaction. Should it happen anyway (a
+        // log lost or replaced), presume abort durably, as recovery does, so this
+        // id can never commit later.
         self.clients.entry(txn.client).or_default();
         self.txns.insert(
             txn,
@@ -713,7 +832,20 @@ impl Core for Coordinator {
                 })
             })
             .collect();
+        let started = self
+            .txns
+            .iter()
+            .filter(|(_, e)| e.decision().is_none())
+            .map(|(id, e)| StartedTxn {
+                txn: *id,
+                participants: e.participants.clone(),
+            })
+            .collect();
         let floors = self.clients.iter().map(|(c, w)| (*c, w.floor)).collect();
-        CoordinatorRecord::Snapshot(CoordinatorSnapshot { floors, decided })
+        CoordinatorRecord::Snapshot(CoordinatorSnapshot {
+            floors,
+            decided,
+            started,
+        })
     }
 }

@@ -8,7 +8,7 @@
 //! ```text
 //! Client            Coordinator                         Participant (each)
 //!   | [Submitted]      |                                     |
-//!   |--- Begin ------->|                                     |
+//!   |--- Begin ------->| [Started]                           |
 //!   |                  |--- Prepare ------------------------>| [Prepared] (yes only)
 //!   |                  |<-- Vote(yes|no) --------------------|
 //!   |                  | [Decided]                           |
@@ -17,29 +17,35 @@
 //! ```
 //!
 //! `[X]` is a record the node appends to its log; the messages to its right leave
-//! only once it is durable (see [`crate::core`]): a yes vote states "I can commit
-//! no matter what", a decision states "this is final", an outcome tells the client
-//! something it must be able to rely on after any crash.
+//! only once it is durable (see [`crate::core`]): "started" states "if I crash
+//! before deciding, I will abort this", a yes vote states "I can commit no matter
+//! what", a decision states "this is final", an outcome tells the client something
+//! it must be able to rely on after any crash.
 //!
 //! ## Presumed abort
 //!
-//! The coordinator logs **nothing before Prepare** and **never logs "begun"**: a
-//! transaction without a logged decision is aborted. After a crash the coordinator
-//! knows only its logged decisions; for any other transaction a participant asks
-//! about, it logs an Abort decision (the *presumption*, made durable) and answers
-//! it. Making the presumption durable is what lets a client retry the **same** id:
-//! "abort" is only ever said from a logged decision (or, below the cleanup floor,
-//! to a participant that cannot be waiting for a commit — see cleanup), so the
-//! coordinator never commits an id for which it said "abort". Without that, a
-//! retried Begin after a crash could start a second round that commits while a
-//! presumed "abort" from the first is still in flight to a participant.
+//! A transaction without a logged decision is aborted. The coordinator records
+//! each transaction as **started** (`Started`: its id and participants) before it
+//! sends Prepare, in the same `Ready`, so no Prepare leaves before the record is
+//! durable. The votes are kept in memory only. A recovered coordinator therefore
+//! knows every transaction it may have asked anyone to prepare, and aborts each
+//! started one it holds no decision for **at once**: it logs `Decided(Abort)`
+//! (the *presumption*, made durable like every decision), sends Abort to the
+//! participants until they acknowledge, and tells the client. A client retry of
+//! the same id then finds the logged Abort and is answered with it: a transaction
+//! is never run twice, and "abort" is only ever said from a logged decision (or,
+//! below the cleanup floor, to a participant that cannot be waiting for a commit —
+//! see cleanup), so the coordinator never commits an id for which it said
+//! "abort". The price is one more record per transaction and a sync before its
+//! Prepares leave (a new round used to write nothing); a driver with group commit
+//! shares that sync among the Begins that arrive together.
 //!
 //! A Begin for an id the coordinator does not hold (and that is not below the
-//! floor) starts a round. After a crash that may be a **fresh round** of an id
-//! begun before it: safe, because nobody was told any outcome for that id (every
-//! outcome is logged and the log was replayed); participants still prepared from
-//! the first round vote yes again for the same posting. Within one incarnation an
-//! id in progress is never restarted.
+//! floor) starts a round. An id begun before a crash is held again after it
+//! (started, hence decided by recovery, or decided) unless the crash lost its
+//! `Started` record; then its Prepares never left and nobody heard of it, so the
+//! new round is its first. Within one incarnation an id in progress is never
+//! restarted.
 //!
 //! A participant that voted yes never decides alone: it asks the coordinator
 //! (`Query`) on a timer with bounded backoff until it gets the decision.
@@ -80,9 +86,10 @@
 //!   logged one is [`Error::AckMismatch`]: atomicity broken.
 //! - Every floor raise is logged as a small `Floor { client, floor }` record
 //!   (coordinator and participant) that needs no sync of its own: it rides with
-//!   the next `Ready`. Replay drops every record below a logged floor, so recovery
-//!   rebuilds exactly the bounded state the live core had when it wrote the log,
-//!   however long the log grew without compaction. A floor record lost in a crash
+//!   the next `Ready`. Replay drops every record below a logged floor (the
+//!   coordinator's `Started` and `Decided` alike), so recovery rebuilds exactly
+//!   the bounded state the live core had when it wrote the log, however long the
+//!   log grew without compaction. A floor record lost in a crash
 //!   only rolls the floor back to an earlier logged one (or the snapshot's): the
 //!   node then holds, and re-sends, a few more finished transactions, which is
 //!   never less safe than forgetting them.
@@ -125,7 +132,9 @@ mod participant;
 mod tests;
 
 pub use client::{Client, ClientRecord, ClientSnapshot};
-pub use coordinator::{Coordinator, CoordinatorRecord, CoordinatorSnapshot, DecidedTxn};
+pub use coordinator::{
+    Coordinator, CoordinatorRecord, CoordinatorSnapshot, DecidedTxn, StartedTxn,
+};
 pub use node::{Node, NodeRecord, Role};
 pub use participant::{
     FinishedTxn, Participant, ParticipantRecord, ParticipantSnapshot, PreparedTxn,
@@ -440,6 +449,15 @@ pub enum Error {
         index: usize,
         txn: TxnId,
         reason: &'static str,
+    },
+    /// Recovery: a record that takes the rebuilt state beyond a bound the live
+    /// core enforces (`bound` names the constant: more transactions or clients
+    /// than it ever holds), so the role could not have written this log.
+    #[error("recovery: record {index} for {txn} goes beyond {bound}")]
+    LogBeyondBound {
+        index: usize,
+        txn: TxnId,
+        bound: &'static str,
     },
     /// Recovery: a record written by another role.
     #[error("recovery: record {index} belongs to another role")]

@@ -238,13 +238,18 @@ impl Participant {
                 if self.txns.contains_key(&t.txn) {
                     return Err(corrupt("prepared twice"));
                 }
+                let beyond = |bound| Error::LogBeyondBound {
+                    index,
+                    txn: t.txn,
+                    bound,
+                };
                 if self.txns.len() >= PARTICIPANT_TXNS_MAX {
-                    return Err(corrupt("more transactions than PARTICIPANT_TXNS_MAX"));
+                    return Err(beyond("PARTICIPANT_TXNS_MAX"));
                 }
                 if !self.floors.contains_key(&t.txn.client)
                     && self.floors.len() >= PARTICIPANT_CLIENTS_MAX
                 {
-                    return Err(corrupt("more clients than PARTICIPANT_CLIENTS_MAX"));
+                    return Err(beyond("PARTICIPANT_CLIENTS_MAX"));
                 }
                 self.floors.entry(t.txn.client).or_insert(0);
                 self.txns.insert(t.txn, prepared(t.posting, t.participants));
@@ -275,7 +280,11 @@ impl Participant {
                 if !self.floors.contains_key(&client)
                     && self.floors.len() >= PARTICIPANT_CLIENTS_MAX
                 {
-                    return Err(corrupt("more clients than PARTICIPANT_CLIENTS_MAX"));
+                    return Err(Error::LogBeyondBound {
+                        index,
+                        txn: TxnId { client, seq: floor },
+                        bound: "PARTICIPANT_CLIENTS_MAX",
+                    });
                 }
                 let old = self.floors.entry(client).or_insert(0);
                 if floor < *old {

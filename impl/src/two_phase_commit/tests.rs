@@ -334,6 +334,26 @@ impl Cluster {
         slot.log = vec![snapshot];
     }
 
+    /// The coordinator's log records.
+    fn coordinator_log(&self) -> Vec<CoordinatorRecord> {
+        self.slots[&COORDINATOR]
+            .log
+            .iter()
+            .map(|r| match r {
+                NodeRecord::Coordinator(r) => r.clone(),
+                other => panic!("not a coordinator record: {other:?}"),
+            })
+            .collect()
+    }
+
+    /// The `Decided` records for `txn` in the coordinator's log.
+    fn coordinator_decided(&self, txn: TxnId) -> usize {
+        self.coordinator_log()
+            .iter()
+            .filter(|r| matches!(r, CoordinatorRecord::Decided(d) if d.txn == txn))
+            .count()
+    }
+
     fn count_sent(&self, pred: impl Fn(&Packet) -> bool) -> usize {
         self.sent.iter().filter(|p| pred(p)).count()
     }
@@ -431,6 +451,13 @@ fn is_decision(p: &Packet) -> bool {
 
 fn is_outcome(p: &Packet) -> bool {
     matches!(p.msg, Msg::Outcome { .. })
+}
+
+fn is_abort_outcome(t: TxnId) -> impl Fn(&Packet) -> bool {
+    move |p| {
+        p.to == CLIENT
+            && matches!(p.msg, Msg::Outcome { txn, decision: Decision::Abort } if txn == t)
+    }
 }
 
 fn is_commit_to(to: NodeId) -> impl Fn(&Packet) -> bool {
@@ -623,24 +650,34 @@ fn coordinator_crash_before_deciding_is_a_presumed_abort() {
     c.reboot(COORDINATOR);
     assert_eq!(
         c.coordinator().decision(t),
-        None,
-        "nothing was logged before the decision"
+        Some(Decision::Abort),
+        "recovery logged the presumed abort"
     );
+    // Lose the Aborts recovery sent, so the participants must ask.
+    c.hold(|p| is_decision(p) || is_outcome(p));
     // The old votes arrive at the new incarnation: ignored, not counted.
     c.inject(votes);
     c.hop();
-    assert_eq!(c.coordinator().decision(t), None);
-    // A prepared participant queries first; the answer is a durable presumed abort.
+    assert_eq!(c.coordinator().decision(t), Some(Decision::Abort));
+    // A prepared participant queries; the answer comes from the log.
+    let decided = c.coordinator_decided(t);
     c.fire(P1);
     assert_eq!(
         c.count_sent(|p| p.from == P1 && matches!(p.msg, Msg::Query { .. })),
         1
     );
     c.hop();
-    assert_eq!(c.coordinator().decision(t), Some(Decision::Abort));
+    assert_eq!(c.coordinator_decided(t), decided, "nothing logged again");
     c.settle();
     assert_eq!(c.outcome(t), Some(Decision::Abort));
-    // A retry of the same id is answered from the log, never restarted.
+    let begins = |p: &Packet| matches!(p.msg, Msg::Begin { .. });
+    assert_eq!(c.count_sent(begins), 2, "the client retried once");
+    assert_eq!(
+        c.count_sent(is_abort_outcome(t)),
+        2,
+        "recovery's, lost; the retry's"
+    );
+    // A late retry of the same id is answered from the log, never restarted.
     let prepares = c.count_sent(is_prepare);
     let legs = transfer_legs((P1, 1), (P2, 1), 9);
     c.inject([Packet {
@@ -653,41 +690,175 @@ fn coordinator_crash_before_deciding_is_a_presumed_abort() {
     }]);
     c.settle();
     assert_eq!(c.count_sent(is_prepare), prepares);
-    let aborts_to_client = |p: &Packet| {
-        p.to == CLIENT
-            && matches!(
-                p.msg,
-                Msg::Outcome {
-                    decision: Decision::Abort,
-                    ..
-                }
-            )
-    };
-    assert_eq!(c.count_sent(aborts_to_client), 2);
+    assert_eq!(c.count_sent(is_abort_outcome(t)), 3);
     c.assert_atomic(t);
     c.assert_conserved();
 }
 
+/// What recovery must do for a transaction that was started (its `Started`
+/// record durable, its Prepares sent) and never decided: log Abort, send it to
+/// every participant, and answer the client's retry with Abort from the log,
+/// never with a second Prepare round.
+fn assert_recovery_aborts_the_started(c: &mut Cluster, t: TxnId, votes: Vec<Packet>) {
+    let log_before = c.coordinator_log().len();
+    let sent_before = c.sent.len();
+    c.restart(COORDINATOR);
+    assert_eq!(c.coordinator().decision(t), Some(Decision::Abort));
+    let logged = &c.coordinator_log()[log_before..];
+    assert_eq!(
+        logged,
+        [CoordinatorRecord::Decided(DecidedTxn {
+            txn: t,
+            participants: vec![P1, P2],
+            decision: Decision::Abort,
+        })],
+        "recovery logged Abort, and nothing else"
+    );
+    for p in [P1, P2] {
+        let aborts = c.sent[sent_before..]
+            .iter()
+            .filter(|q| {
+                q.to == p
+                    && matches!(q.msg, Msg::Decision { txn, decision: Decision::Abort } if txn == t)
+            })
+            .count();
+        assert_eq!(aborts, 1, "recovery sent Abort to {p}");
+    }
+    // Lose the outcome recovery sent: the client hears only through its retry.
+    assert_eq!(c.hold(is_outcome).len(), 1);
+    // The votes of the old round arrive late: the decision stands.
+    c.inject(votes);
+    c.hop();
+    c.fire(CLIENT);
+    c.settle();
+    assert_eq!(c.outcome(t), Some(Decision::Abort));
+    assert!(
+        c.count_sent(|p| matches!(p.msg, Msg::Begin { .. })) >= 2,
+        "the client retried"
+    );
+    assert_eq!(
+        c.count_sent(is_abort_outcome(t)),
+        2,
+        "the retry was answered from the log"
+    );
+    assert_eq!(c.count_sent(is_prepare), 2, "never a second Prepare round");
+    assert_eq!((c.balance(P1), c.balance(P2)), (0, 0));
+    c.assert_atomic(t);
+    c.assert_conserved();
+}
+
+/// The regression: a coordinator used to keep a preparing transaction in memory
+/// only, so after a crash a client retry of the same id ran a second round.
 #[test]
-fn a_retry_after_a_coordinator_crash_before_any_answer_runs_a_fresh_round() {
-    // Nobody was told anything about t before the crash, so a retried Begin may
-    // start it again: the participants, still prepared, vote yes again.
+fn a_coordinator_crash_after_prepare_aborts_at_recovery_and_answers_the_retry() {
+    let mut c = Cluster::yes(2);
+    let t = c.transfer(P1, P2, 9);
+    c.hops(2); // Begin (Started, Prepares), Prepares: the yes votes are in flight
+    let votes = c.hold(is_vote);
+    assert_eq!(votes.len(), 2);
+    assert_eq!(
+        c.coordinator_log(),
+        [CoordinatorRecord::Started(StartedTxn {
+            txn: t,
+            participants: vec![P1, P2],
+        })],
+        "started before Prepare, nothing else"
+    );
+    c.crash(COORDINATOR);
+    assert_recovery_aborts_the_started(&mut c, t, votes);
+}
+
+#[test]
+fn recovery_from_a_snapshot_holding_a_started_transaction_aborts_it() {
     let mut c = Cluster::yes(2);
     let t = c.transfer(P1, P2, 9);
     c.hops(2);
-    c.hold(is_vote);
-    c.reboot(COORDINATOR);
+    let votes = c.hold(is_vote);
+    c.compact(COORDINATOR);
+    assert_eq!(
+        c.coordinator_log(),
+        [CoordinatorRecord::Snapshot(CoordinatorSnapshot {
+            floors: [(CLIENT, 0)].into(),
+            decided: Vec::new(),
+            started: vec![StartedTxn {
+                txn: t,
+                participants: vec![P1, P2],
+            }],
+        })]
+    );
+    c.crash(COORDINATOR);
+    assert_recovery_aborts_the_started(&mut c, t, votes);
+}
+
+#[test]
+fn a_coordinator_losing_its_unsynced_started_record_runs_the_retry_as_the_first_round() {
+    // The crash comes before the Ready of the Begin is carried out: the Started
+    // record and the Prepares are lost together, so nobody heard of the
+    // transaction and the client's retry starts it as if for the first time.
+    let mut c = Cluster::yes(2);
+    let t = c.transfer(P1, P2, 9);
+    let begin = c.hold(|p| p.to == COORDINATOR).remove(0);
+    c.feed(begin);
+    c.crash(COORDINATOR);
+    c.restart(COORDINATOR);
+    assert!(c.coordinator_log().is_empty());
+    assert_eq!(c.coordinator().decision(t), None);
     c.fire(CLIENT);
     c.settle();
     assert_eq!(c.outcome(t), Some(Decision::Commit));
-    assert_eq!(
-        c.count_sent(is_prepare),
-        4,
-        "a second round, after the crash"
-    );
+    assert_eq!(c.count_sent(is_prepare), 2, "one round");
     assert_eq!((c.balance(P1), c.balance(P2)), (-9, 9));
     c.assert_atomic(t);
     c.assert_conserved();
+}
+
+/// A query for an id at or above the floor that the coordinator does not hold
+/// cannot follow from a log it wrote; if it comes anyway (the log was lost), the
+/// abort is presumed durably, so the id can never commit later.
+#[test]
+fn a_query_for_an_id_the_log_does_not_hold_is_a_durable_presumed_abort() {
+    let txn = TxnId {
+        client: CLIENT,
+        seq: 0,
+    };
+    let mut coordinator = Coordinator::new(COORDINATOR, [P1, P2]);
+    let query = Msg::Query {
+        txn,
+        participants: vec![P1, P2],
+    };
+    coordinator.handle_message(Time::ZERO, P1, query).unwrap();
+    let ready = coordinator.poll_ready();
+    assert_eq!(
+        ready.records,
+        [CoordinatorRecord::Decided(DecidedTxn {
+            txn,
+            participants: vec![P1, P2],
+            decision: Decision::Abort,
+        })]
+    );
+    let begin = Msg::Begin {
+        txn: Txn {
+            id: txn,
+            legs: transfer_legs((P1, 1), (P2, 1), 1),
+        },
+        low: 0,
+    };
+    coordinator
+        .handle_message(Time::ZERO, CLIENT, begin)
+        .unwrap();
+    let ready = coordinator.poll_ready();
+    assert!(ready.records.is_empty());
+    assert_eq!(
+        ready.messages,
+        [Envelope {
+            to: CLIENT,
+            msg: Msg::Outcome {
+                txn,
+                decision: Decision::Abort
+            }
+        }],
+        "answered from the log, no Prepare"
+    );
 }
 
 #[test]
@@ -1004,6 +1175,109 @@ fn malformed_logs_are_typed_errors() {
     assert!(matches!(
         Client::recover(CLIENT, COORDINATOR, Time::ZERO, [gap]),
         Err(Error::CorruptLog { .. })
+    ));
+}
+
+/// Coordinator logs a live coordinator could not have written, around the
+/// `Started` record and the bounds, are typed errors; a log at the bounds
+/// recovers, and every started transaction in it is aborted.
+#[test]
+fn coordinator_logs_it_could_not_have_written_are_typed_errors() {
+    let txn = |client, seq| TxnId { client, seq };
+    let started = |client, seq| {
+        CoordinatorRecord::Started(StartedTxn {
+            txn: txn(client, seq),
+            participants: vec![P1, P2],
+        })
+    };
+    let recover = |records: Vec<CoordinatorRecord>| {
+        Coordinator::recover(COORDINATOR, [P1, P2], Time::ZERO, records)
+    };
+    let corrupt = |records, at| match recover(records) {
+        Err(Error::CorruptLog { index, .. }) => assert_eq!(index, at),
+        other => panic!("{other:?}"),
+    };
+    corrupt(vec![started(CLIENT, 0), started(CLIENT, 0)], 1);
+    corrupt(
+        vec![
+            started(CLIENT, 0),
+            CoordinatorRecord::Floor {
+                client: CLIENT,
+                floor: 1,
+            },
+        ],
+        1,
+    );
+    corrupt(
+        vec![
+            started(CLIENT, 0),
+            CoordinatorRecord::Decided(DecidedTxn {
+                txn: txn(CLIENT, 0),
+                participants: vec![P1, P2, P3],
+                decision: Decision::Abort,
+            }),
+        ],
+        1,
+    );
+    let below_floor = CoordinatorRecord::Snapshot(CoordinatorSnapshot {
+        floors: [(CLIENT, 5)].into(),
+        decided: Vec::new(),
+        started: vec![StartedTxn {
+            txn: txn(CLIENT, 4),
+            participants: vec![P1, P2],
+        }],
+    });
+    corrupt(vec![below_floor], 0);
+
+    // At the bounds: every client a full window of started transactions.
+    let clients = COORDINATOR_CLIENTS_MAX as NodeId;
+    let full: Vec<CoordinatorRecord> = (1000..1000 + clients)
+        .flat_map(|client| (0..CLIENT_PENDING_TXNS_MAX).map(move |seq| started(client, seq)))
+        .collect();
+    assert_eq!(full.len(), COORDINATOR_TXNS_MAX);
+    let mut coordinator = recover(full.clone()).expect("a log at the bounds recovers");
+    assert_eq!(coordinator.txn_count(), COORDINATOR_TXNS_MAX);
+    let ready = coordinator.poll_ready();
+    assert_eq!(ready.records.len(), COORDINATOR_TXNS_MAX, "all aborted");
+    assert!(ready.records.iter().all(|r| matches!(
+        r,
+        CoordinatorRecord::Decided(DecidedTxn {
+            decision: Decision::Abort,
+            ..
+        })
+    )));
+    // One more transaction, or one more client, than a live coordinator holds.
+    let mut over = full.clone();
+    over.push(started(1000, CLIENT_PENDING_TXNS_MAX));
+    assert_eq!(
+        recover(over).err(),
+        Some(Error::LogBeyondBound {
+            index: COORDINATOR_TXNS_MAX,
+            txn: txn(1000, CLIENT_PENDING_TXNS_MAX),
+            bound: "COORDINATOR_TXNS_MAX",
+        })
+    );
+    let mut over = full[..1].to_vec();
+    over.extend((0..clients).map(|client| started(2000 + client, 0)));
+    assert_eq!(
+        recover(over).err(),
+        Some(Error::LogBeyondBound {
+            index: COORDINATOR_CLIENTS_MAX,
+            txn: txn(2000 + clients - 1, 0),
+            bound: "COORDINATOR_CLIENTS_MAX",
+        })
+    );
+    let too_many_floors = CoordinatorRecord::Snapshot(CoordinatorSnapshot {
+        floors: (0..=clients).map(|client| (client, 0)).collect(),
+        ..Default::default()
+    });
+    assert!(matches!(
+        recover(vec![too_many_floors]),
+        Err(Error::LogBeyondBound {
+            index: 0,
+            bound: "COORDINATOR_CLIENTS_MAX",
+            ..
+        })
     ));
 }
 
