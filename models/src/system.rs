@@ -25,7 +25,10 @@
 //! It also names the actors, so that counterexamples and the Explorer's sequence
 //! diagrams read `sender 0 → receiver: Data(1)` rather than `Id(0) → Id(2)`.
 
-use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Id, Network};
+use stateright::actor::{
+    Actor, ActorModel, ActorModelAction, ActorModelState, Command, Id, Network, Out, RandomChoices,
+    Timers,
+};
 use stateright::{Model, Path, Property};
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -71,6 +74,12 @@ where
     /// budget, so every behaviour it starts is matched by one without it. Off by
     /// default.
     pub skip_undone_crashes: bool,
+    /// Whether a message in flight is dead: delivering it can change no actor's
+    /// state and send nothing that is not itself dead, now or in any later
+    /// state. A dead message is removed from the network as soon as it is dead
+    /// (see `discard_dead`). The model vouches for each rule: it must
+    /// hold in every reachable state and stay true once true. None by default.
+    pub dead: fn(&C, &SystemState<A>, Id, Id, &A::Msg) -> bool,
     pub properties: Vec<Property<System<A, C>>>,
 }
 
@@ -98,6 +107,7 @@ where
             copies_max: 1,
             within: |_, _| true,
             skip_undone_crashes: false,
+            dead: |_, _, _, _, _| false,
             properties: Vec::new(),
         }
     }
@@ -163,24 +173,105 @@ where
         }
     }
 
+    /// Removes dead messages (see [`System::dead`]) from the network. Whatever a
+    /// dead message does — be delivered, be lost, wait — leaves every actor as
+    /// it is, so a state with it and the same state without it have the same
+    /// futures up to dead messages. Removing it merges them and takes away
+    /// nothing a property can see: properties read actors, never the network.
+    /// A state whose only traffic is dead is settled, and like a quiescent one it
+    /// is offered no crash (see the module docs) and can be terminal.
+    fn discard_dead(&self, state: &mut SystemState<A>) {
+        let dead: Vec<(Id, Id, A::Msg)> = in_flight(&state.network)
+            .filter(|(src, dst, msg)| {
+                let to = usize::from(*dst);
+                // To an actor that is down for good: it can only be lost.
+                (state.crashed[to] && !self.recovers[to])
+                    || (self.dead)(&self.actors.cfg, state, *src, *dst, msg)
+            })
+            .map(|(src, dst, msg)| (src, dst, msg.clone()))
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        let is_dead = |src: Id, dst: Id, msg: &A::Msg| {
+            dead.iter()
+                .any(|(s, d, m)| *s == src && *d == dst && m == msg)
+        };
+        match &mut state.network {
+            Network::UnorderedDuplicating(set, _) => {
+                set.retain(|e| !is_dead(e.src, e.dst, &e.msg));
+            }
+            Network::UnorderedNonDuplicating(multiset) => {
+                multiset.retain(|e, _| !is_dead(e.src, e.dst, &e.msg));
+            }
+            Network::Ordered(channels) => {
+                for ((src, dst), queue) in channels.iter_mut() {
+                    queue.retain(|m| !is_dead(*src, *dst, m));
+                }
+                channels.retain(|_, queue| !queue.is_empty());
+            }
+        }
+    }
+
     /// With `skip_undone_crashes`: whether crashing actor `index` and recovering
-    /// it at once leaves `state` unchanged (see the field's docs).
-    fn crash_is_undone(&self, state: &SystemState<A>, index: usize) -> bool {
+    /// it at once leaves `state` unchanged (see the field's docs). It replays
+    /// what Stateright's crash and recovery do to the one actor — timers and
+    /// pending random choices cleared, then `on_start` from its storage — without
+    /// cloning the whole system state, since this runs for every actor of every
+    /// state visited.
+    fn crash_is_undone(&self, state: &SystemState<A>, index: usize) -> bool
+    where
+        A::State: PartialEq,
+        A::Storage: PartialEq,
+    {
         if !self.skip_undone_crashes {
             return false;
         }
         let id = Id::from(index);
-        let Some(crashed) = self.actors.next_state(state, ActorModelAction::Crash(id)) else {
+        let storage = &state.actor_storages[index];
+        let mut out = Out::new();
+        let restarted = self.actors.actors[index].on_start(id, storage, &mut out);
+        if restarted != *state.actor_states[index] {
             return false;
-        };
-        let Some(mut recovered) = self
-            .actors
-            .next_state(&crashed, ActorModelAction::Recover(id))
-        else {
+        }
+        let mut timers = Timers::new();
+        let mut choices = RandomChoices::default();
+        let mut saved = storage.clone();
+        let mut sends = Vec::new();
+        for command in out {
+            match command {
+                Command::SetTimer(timer, _) => {
+                    timers.set(timer);
+                }
+                Command::CancelTimer(timer) => {
+                    timers.cancel(&timer);
+                }
+                Command::ChooseRandom(key, random) if random.is_empty() => {
+                    choices.remove(&key);
+                }
+                Command::ChooseRandom(key, random) => choices.insert(key, random),
+                Command::Save(s) => saved = Some(s),
+                Command::Send(dst, msg) => sends.push((dst, msg)),
+            }
+        }
+        if timers != state.timers_set[index]
+            || choices != state.random_choices[index]
+            || saved != *storage
+        {
             return false;
+        }
+        // A send changes nothing only if it is absorbed: as many copies of the
+        // envelope are in flight as may be (one, for a set).
+        let full = match state.network {
+            Network::UnorderedDuplicating(..) => 1,
+            _ => self.copies_max,
         };
-        self.absorb_copies(&mut recovered.network);
-        recovered == *state
+        sends.iter().all(|(dst, msg)| {
+            let copies = in_flight(&state.network)
+                .filter(|(s, d, m)| *s == id && d == dst && *m == msg)
+                .count();
+            copies >= full
+        })
     }
 
     /// One readable line for an action, e.g. `sender 0 → receiver: Data(1)`.
@@ -242,6 +333,7 @@ where
             next.history += 1;
         }
         self.absorb_copies(&mut next.network);
+        self.discard_dead(&mut next);
         Some(next)
     }
 
@@ -266,6 +358,30 @@ where
 
     fn within_boundary(&self, state: &Self::State) -> bool {
         (self.within)(&self.actors.cfg, state)
+    }
+}
+
+/// Every message in flight, with its source and destination: a copy of an
+/// envelope in flight `n` times is listed `n` times. (Stateright 0.31's own
+/// `Network::iter_all` never ends on an ordered network holding two messages in
+/// one channel, so this walks the network itself.)
+pub fn in_flight<M: Eq + Hash>(
+    network: &Network<M>,
+) -> Box<dyn Iterator<Item = (Id, Id, &M)> + '_> {
+    match network {
+        Network::UnorderedDuplicating(set, _) => {
+            Box::new(set.iter().map(|e| (e.src, e.dst, &e.msg)))
+        }
+        Network::UnorderedNonDuplicating(multiset) => Box::new(
+            multiset
+                .iter()
+                .flat_map(|(e, n)| std::iter::repeat_n((e.src, e.dst, &e.msg), *n)),
+        ),
+        Network::Ordered(channels) => Box::new(
+            channels
+                .iter()
+                .flat_map(|((src, dst), queue)| queue.iter().map(move |m| (*src, *dst, m))),
+        ),
     }
 }
 
