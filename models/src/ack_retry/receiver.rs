@@ -8,7 +8,7 @@
 //! earlier acknowledgement was lost, and would retry forever otherwise.
 //!
 //! Several bug variants change exactly one of these decisions; each is described
-//! on [`Variant`](super::Variant).
+//! on [`Variant`].
 
 use super::Msg;
 use super::{MsgId, Node, NodeStorage, Seqs, Timer, Variant};

@@ -3,27 +3,35 @@
 //!
 //! - `Begin(tx)` from the client: a transaction with a logged decision is
 //!   answered with that outcome (dedup by transaction id); one being voted on is
-//!   ignored; a new one starts a round — `Prepare` to every participant and a
-//!   `Votes` timer.
+//!   ignored; a new one starts a round: the coordinator durably records it as
+//!   started FIRST, then sends `Prepare` to every participant and arms `Votes`.
+//!   It runs one transaction at a time: a new one waits (the client retries)
+//!   until every participant has acknowledged the previous decision — as
+//!   Kafka's transaction coordinator refuses a producer's next transaction
+//!   until the previous one's markers are written.
 //! - `Yes`/`No`: a `No`, or the `Votes` timer (a participant that never
 //!   answers), decides abort; a `Yes` from every participant decides commit.
 //! - Deciding: append the decision to the durable log FIRST, then send it to
 //!   every participant and the outcome to the client, and arm `Resend`, which
 //!   re-sends the decision to every participant that has not acknowledged. The
 //!   acknowledgements are volatile; once all are in, `Resend` stops.
-//! - `Query(tx)` from a prepared participant: a logged decision is re-sent. A
-//!   transaction neither logged nor being voted on was lost in a crash: presumed
-//!   abort — the coordinator logs Abort (so a later client retry of the same id
-//!   is answered, not re-run) and sends it.
-//! - Recovery reads the log: every logged decision is re-sent until acknowledged;
-//!   a transaction without a logged decision is presumed aborted when asked.
+//! - A `Yes` for a transaction already decided is a prepared participant asking
+//!   for the outcome: the logged decision is sent to it again.
+//! - Recovery reads the log: every logged decision is re-sent until
+//!   acknowledged, and a started transaction without a logged decision is
+//!   aborted — presumed abort: the votes died with the crash, so the coordinator
+//!   logs Abort and sends it at once. The start record is what lets it: without
+//!   it a recovered coordinator would not know the transaction, and a client
+//!   retry would run it a second time.
 
 use super::{Decision, Mask, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, ROUNDS_MAX};
 use stateright::actor::{model_timeout, Id, Out};
 
-/// The coordinator's durable log: decisions, in the order taken.
+/// The coordinator's durable state: the round started last and the decisions,
+/// in the order taken.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CoordinatorStorage {
+    pub started: Option<TxId>,
     pub log: Vec<(TxId, Decision)>,
 }
 
@@ -47,7 +55,8 @@ pub struct Unacked {
 /// The coordinator's volatile state.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CoordinatorState {
-    /// The durable log as last saved.
+    /// The durable state as last saved.
+    pub started: Option<TxId>,
     pub log: Vec<(TxId, Decision)>,
     pub voting: Option<Voting>,
     pub unacked: Vec<Unacked>,
@@ -60,13 +69,15 @@ impl CoordinatorState {
         self.log.iter().find(|(t, _)| *t == tx).map(|(_, d)| *d)
     }
 
+    /// Whether a new round must wait: one transaction at a time, until every
+    /// participant has acknowledged its decision.
+    fn busy(&self) -> bool {
+        self.voting.is_some() || !self.unacked.is_empty()
+    }
+
     /// The latest logged round of client transaction `tx`.
     fn latest(&self, tx: Tx) -> Option<(TxId, Decision)> {
         self.log.iter().rev().find(|(t, _)| t.tx == tx).copied()
-    }
-
-    fn is_open(&self, tx: TxId) -> bool {
-        self.voting.is_some_and(|v| v.tx == tx) || self.unlogged.is_some_and(|(t, _)| t == tx)
     }
 }
 
@@ -89,6 +100,7 @@ impl Coordinator {
 
     fn save(&self, o: &mut Out<Node>, s: &CoordinatorState) {
         o.save(NodeStorage::Coordinator(CoordinatorStorage {
+            started: s.started,
             log: s.log.clone(),
         }));
     }
@@ -127,6 +139,7 @@ impl Coordinator {
         storage: Option<&CoordinatorStorage>,
         o: &mut Out<Node>,
     ) -> CoordinatorState {
+        let started = storage.and_then(|s| s.started);
         let log = storage.map(|s| s.log.clone()).unwrap_or_default();
         let unacked: Vec<Unacked> = log
             .iter()
@@ -142,16 +155,30 @@ impl Coordinator {
         if !unacked.is_empty() {
             o.set_timer(Timer::Resend, model_timeout());
         }
-        CoordinatorState {
+        let mut state = CoordinatorState {
+            started,
             log,
             voting: None,
             unacked,
             unlogged: None,
+        };
+        if let Some(tx) = started.filter(|tx| state.logged(*tx).is_none()) {
+            // Started, undecided, its votes lost: presumed abort.
+            let presumed = if self.variant == Variant::PresumeCommit {
+                Decision::Commit // The bug.
+            } else {
+                Decision::Abort
+            };
+            self.decide(&mut state, tx, presumed, o);
         }
+        state
     }
 
+    /// Record the round as started, then ask for votes.
     fn start(&self, s: &mut CoordinatorState, tx: TxId, o: &mut Out<Node>) {
         s.voting = Some(Voting { tx, yes: 0 });
+        s.started = Some(tx);
+        self.save(o, s);
         self.send_to(o, self.all(), Msg::Prepare(tx));
         o.set_timer(Timer::Votes, model_timeout());
     }
@@ -202,7 +229,7 @@ impl Coordinator {
                     {
                         // The bug: a retry of a decided transaction runs again
                         // under a fresh id.
-                        if s.voting.is_some() {
+                        if s.busy() {
                             return None;
                         }
                         self.start(
@@ -216,8 +243,8 @@ impl Coordinator {
                     }
                     Some((t, d)) => o.send(src, Self::outcome_msg(t, d)),
                     None => {
-                        if s.voting.is_some() {
-                            return None; // Busy: the client retries.
+                        if s.busy() {
+                            return None; // The client retries.
                         }
                         self.start(&mut next, TxId { tx: x, round: 0 }, o);
                     }
@@ -230,20 +257,9 @@ impl Coordinator {
                     o.send(src, self.decision_msg(tx, d));
                     return None;
                 }
-                let Some(voting) = s.voting.filter(|v| v.tx == tx) else {
-                    if s.is_open(tx) {
-                        return None; // Sent, not yet logged (`decision-not-logged`).
-                    }
-                    // Unknown: lost in a crash. Presumed abort, made durable so
-                    // that a retry of the same id is answered and never re-run.
-                    let presumed = if self.variant == Variant::PresumeCommit {
-                        Decision::Commit // The bug.
-                    } else {
-                        Decision::Abort
-                    };
-                    self.decide(&mut next, tx, presumed, o);
-                    return Some(next);
-                };
+                // Not being voted on: a late vote of a round decided but not
+                // yet logged (`decision-not-logged`) or of an earlier round.
+                let voting = s.voting.filter(|v| v.tx == tx)?;
                 let yes = voting.yes | (1 << p);
                 if yes == voting.yes {
                     return None;

@@ -10,7 +10,9 @@
 //! The protocol, each rule persisting before it sends:
 //! 1. The client durably records its pending transaction, sends `Begin(x)` and
 //!    retries with the same id until it learns the outcome.
-//! 2. The coordinator starts a round: `Prepare(t)` to every participant.
+//! 2. The coordinator starts a round — one at a time, once every participant has
+//!    acknowledged the previous decision: it durably records the round as
+//!    started, then sends `Prepare(t)` to every participant.
 //! 3. A participant votes yes — durably recording `Prepared(t)` with the staged
 //!    effect first — or no (recording `Aborted(t)`).
 //! 4. All yes → commit; a no or the vote timer → abort. The coordinator appends
@@ -19,8 +21,9 @@
 //! 5. A participant applies a `Commit` to its durable ledger exactly once (dedup
 //!    by transaction id), discards on `Abort`, acknowledges every decision, and
 //!    while prepared asks the coordinator (`Query`) rather than deciding alone.
-//! 6. Recovery: the coordinator re-sends every logged decision; a transaction
-//!    with no logged decision is presumed aborted (logged as such when asked).
+//! 6. Recovery: the coordinator re-sends every logged decision; a started
+//!    transaction with no logged decision is presumed aborted — logged and sent
+//!    at once — so a client retry is answered, never run a second time.
 //!
 //! Properties (see [`TwoPhaseCfg::into_model`]):
 //! - `atomicity` (always): no transaction committed at one participant and
@@ -41,7 +44,8 @@
 //!   ([`System`]), and a crashed actor that recovers always can.
 //!
 //! **Bounds**, each documented where it is applied: a copy of an envelope
-//! already in flight is absorbed ([`System`]); `retry-as-new-transaction` runs
+//! already in flight is absorbed, and a message that can no longer change
+//! anything is removed ([`System`]; the rules are in `dead`); `retry-as-new-transaction` runs
 //! at most [`ROUNDS_MAX`] rounds per client transaction; a ledger longer than
 //! the transactions plus one is outside the boundary (a first double
 //! application already violates `exactly-once`); and with
@@ -93,8 +97,9 @@ pub type Tx = u8;
 pub type Mask = u8;
 
 pub const PARTICIPANTS_MAX: u32 = 5;
-/// Participants in the `eo check` table's rows.
-pub const TABLE_PARTICIPANTS: u32 = 2;
+/// Participants in a bug variant's default configuration (see
+/// [`Variant::defaults`]).
+pub const BUG_PARTICIPANTS: u8 = 2;
 pub const TRANSACTIONS_MAX: u32 = 2;
 pub const CRASHES_MAX: u32 = 2;
 /// `retry-as-new-transaction`: rounds per client transaction (the bound that
@@ -248,26 +253,44 @@ impl Variant {
             | Variant::VoteBeforePersist
             | Variant::ParticipantTimeoutAbort
             | Variant::PresumeCommit => Some("atomicity"),
-            // Checked with one participant (see `table_participants`): an
-            // untagged decision of one transaction decides the other at the
-            // participant (the shortest path: the second transaction's Abort
-            // lands on the first, which the client learned had committed), so
-            // the participant and the client disagree. With two participants the
-            // same step breaks `atomicity`, but that state space (two
-            // transactions) is too large to finish.
-            Variant::UntaggedDecision => Some("client-agreement"),
+            // With two participants a late untagged Commit of the first
+            // transaction commits the second at one participant while the other
+            // voted no and aborted it.
+            Variant::UntaggedDecision => Some("atomicity"),
             Variant::CommitOnFirstYes => Some("validity"),
             Variant::RetryAsNewTransaction | Variant::NoDedupOnCommit => Some("exactly-once"),
         }
     }
 
-    /// How many participants this variant's row of the `eo check` table uses.
-    /// The variants that run several rounds or transactions multiply the state
-    /// space; one participant is enough for their bug to show.
-    pub fn table_participants(self) -> u32 {
+    /// The configuration this variant is checked in unless a flag says
+    /// otherwise — its row of the `eo check` table. The correct protocol runs
+    /// the full default (three participants); a bug needs less to show, and two
+    /// participants keep each row to seconds. The variants that run a second
+    /// round or transaction multiply the state space, so they trim what their
+    /// bug does not need: `retry-as-new-transaction` runs one participant (the
+    /// second application needs no other), `untagged-decision` runs no crash
+    /// (a late decision needs only loss, retransmission and reordering).
+    pub fn defaults(self) -> VariantDefaults {
+        let base = VariantDefaults {
+            participants: BUG_PARTICIPANTS,
+            transactions: 1,
+            crashes: 1,
+        };
         match self {
-            Variant::RetryAsNewTransaction | Variant::UntaggedDecision => 1,
-            _ => TABLE_PARTICIPANTS,
+            Variant::Correct => VariantDefaults {
+                participants: 3,
+                ..base
+            },
+            Variant::RetryAsNewTransaction => VariantDefaults {
+                participants: 1,
+                ..base
+            },
+            Variant::UntaggedDecision => VariantDefaults {
+                transactions: 2,
+                crashes: 0,
+                ..base
+            },
+            _ => base,
         }
     }
 
@@ -297,18 +320,17 @@ impl Variant {
         }
     }
 
-    /// Transactions this variant needs (its default for `--transactions`).
-    pub fn transactions(self) -> Tx {
-        if self == Variant::UntaggedDecision {
-            2
-        } else {
-            1
-        }
-    }
-
     pub fn parse(name: &str) -> Option<Variant> {
         Variant::ALL.into_iter().find(|v| v.name() == name)
     }
+}
+
+/// A variant's default `--participants`, `--transactions` and `--crashes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VariantDefaults {
+    pub participants: u8,
+    pub transactions: Tx,
+    pub crashes: u8,
 }
 
 /// A configuration of the two-phase-commit model.
@@ -565,6 +587,7 @@ impl TwoPhaseCfg {
             .property(Expectation::Eventually, "eventually-decided", |m, s| {
                 (0..m.actors.cfg.transactions).all(|x| everyone_decided(m, s, x, None))
             });
+        system.dead = dead;
         // A first double application already violates exactly-once; a longer
         // ledger adds nothing and would let the buggy variants grow it forever.
         system.within = |cfg, s| {
@@ -576,6 +599,78 @@ impl TwoPhaseCfg {
             })
         };
         system
+    }
+}
+
+/// The messages that can no longer change anything (see [`System::dead`]).
+/// Each rule rests on facts that only grow — durable logs and the client's
+/// learned outcomes are append-only, a transaction id is voted on in one round
+/// only, before its decision is logged, and a coordinator that can no longer
+/// recover never waits again for an acknowledgement it has — so a message dead
+/// once stays dead.
+///
+/// - An outcome (`Committed`/`Aborted`) for a transaction the client has
+///   learned: the client ignores every outcome but its pending transaction's.
+/// - `No(t)` once the coordinator has logged `t`: the coordinator only counts
+///   votes for the round it is voting on, and it never votes on a logged `t`.
+/// - `Prepare(t)` to a participant that committed `t`: ignored. To one that
+///   aborted `t`, once the coordinator has logged `t`: answered with `No(t)`,
+///   which is dead.
+/// - `Begin(x)` once the client has learned `x`: the coordinator answers with
+///   the outcome, which is dead, or ignores it while the decision is not yet
+///   logged (`decision-not-logged`). Not in `retry-as-new-transaction`, whose
+///   coordinator runs such a retry again.
+/// - `Ack(t)` from a participant the coordinator no longer waits for on a
+///   decided `t`, once the coordinator is up and can never recover again (the
+///   crash budget is spent, or it never recovers): only a recovery makes it
+///   wait again.
+/// - A decision for `t` to a participant that has recorded `t`'s outcome, when
+///   its `Ack(t)` would be dead: acknowledged, nothing else. Not in
+///   `no-dedup-on-commit`, whose participant applies it again.
+/// - `Yes(t)` once the coordinator has logged `t`, when the decision it draws
+///   would be dead.
+fn dead(cfg: &TwoPhaseCfg, s: &State, src: Id, dst: Id, msg: &Msg) -> bool {
+    let client_learned = |x: Tx| match storage(s, cfg.client_index()) {
+        Some(NodeStorage::Client(c)) => c.outcomes.iter().any(|(t, _)| t.tx == x),
+        _ => false,
+    };
+    let coordinator_logged = |t: TxId| coordinator_log(s).iter().any(|(x, _)| *x == t);
+    let participant_outcome = |p: Id, t: TxId| match storage(s, usize::from(p)) {
+        Some(NodeStorage::Participant(p)) => outcome(&p.log, t),
+        _ => None,
+    };
+    let ack_dead = |p: Id, t: TxId| {
+        let Some(NodeState::Coordinator(c)) = live_state(s, 0) else {
+            return false;
+        };
+        let final_incarnation = cfg.coordinator_never_recovers || s.history >= cfg.crashes;
+        let bit = 1 << (usize::from(p) - 1);
+        final_incarnation
+            && (c.logged(t).is_some() || c.unlogged.is_some_and(|(u, _)| u == t))
+            && !c.unacked.iter().any(|u| u.tx == t && u.waiting & bit != 0)
+    };
+    let decision_dead = |p: Id, t: TxId| {
+        cfg.variant != Variant::NoDedupOnCommit
+            && participant_outcome(p, t).is_some()
+            && ack_dead(p, t)
+    };
+    match *msg {
+        Msg::Committed(t) | Msg::Aborted(t) => client_learned(t.tx),
+        Msg::No(t) => coordinator_logged(t),
+        Msg::Prepare(t) => match participant_outcome(dst, t) {
+            Some(Decision::Commit) => true,
+            Some(Decision::Abort) => coordinator_logged(t),
+            None => false,
+        },
+        Msg::Begin(x) => cfg.variant != Variant::RetryAsNewTransaction && client_learned(x),
+        Msg::Ack(t) => ack_dead(src, t),
+        // Untagged decisions name no transaction: never provably dead.
+        Msg::Commit(t) | Msg::Abort(t) => t != TxId::UNTAGGED && decision_dead(dst, t),
+        Msg::Yes(t) => {
+            cfg.variant != Variant::UntaggedDecision
+                && coordinator_logged(t)
+                && decision_dead(src, t)
+        }
     }
 }
 
@@ -862,7 +957,7 @@ impl TwoPhaseCommitEntry {
         let info = self.info();
         info.refuse_unknown_flags(settings)?;
         let variant = Variant::parse(info.variant(settings)?.name).expect("catalogue names parse");
-        let d = TwoPhaseCfg::default();
+        let d = variant.defaults();
         let participants = bounded(
             settings.participants,
             "participants",
@@ -873,7 +968,7 @@ impl TwoPhaseCommitEntry {
         let transactions = bounded(
             settings.transactions,
             "transactions",
-            variant.transactions().into(),
+            d.transactions.into(),
             1,
             TRANSACTIONS_MAX,
         )?;
@@ -905,17 +1000,10 @@ impl TwoPhaseCommitEntry {
 impl ModelEntry for TwoPhaseCommitEntry {
     fn info(&self) -> ModelInfo {
         let d = TwoPhaseCfg::default();
+        // Each row runs its variant's defaults (see `Variant::defaults`).
         let mut variants: Vec<VariantInfo> = Variant::ALL
             .into_iter()
-            // The table checks fewer participants than the default three, which
-            // take minutes (see docs/two-phase-commit.md).
-            .map(|v| VariantInfo {
-                settings: Settings {
-                    participants: Some(v.table_participants()),
-                    ..Settings::for_variant(v.name())
-                },
-                ..VariantInfo::of(v.name(), v.expected_violation(), v.about())
-            })
+            .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
             .collect();
         variants.push(VariantInfo {
             name: "coordinator-never-recovers",
@@ -923,7 +1011,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
             expected_violation: Some("eventually-decided"),
             about: "2PC blocks: prepared participants wait forever for a coordinator that never recovers",
             settings: Settings {
-                participants: Some(TABLE_PARTICIPANTS),
+                participants: Some(BUG_PARTICIPANTS.into()),
                 coordinator_never_recovers: true,
                 ..Settings::default()
             },
@@ -932,9 +1020,9 @@ impl ModelEntry for TwoPhaseCommitEntry {
             name: "two-phase-commit",
             about: "2PC with crash recovery, presumed abort and client retries, refining TwoPhase",
             flags: vec![
-                FlagInfo { name: "participants", default: d.participants.to_string(), help: "participants (1 to 5)" },
+                FlagInfo { name: "participants", default: d.participants.to_string(), help: "participants (1 to 5; a bug variant defaults to 2, retry-as-new-transaction to 1)" },
                 FlagInfo { name: "transactions", default: d.transactions.to_string(), help: "transactions the client runs one after another (1 or 2; untagged-decision defaults to 2)" },
-                FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2)" },
+                FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2; untagged-decision defaults to 0)" },
                 FlagInfo { name: "symmetry", default: "off".into(), help: "reduce by symmetry over participants" },
                 FlagInfo { name: "coordinator-never-recovers", default: "off".into(), help: "the coordinator may crash and never recovers (2PC blocks)" },
             ],
