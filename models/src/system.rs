@@ -7,13 +7,17 @@
 //!   `crash_budget` bounds how many crashes happen in a whole behaviour, and the
 //!   count lives in the state (the model's history), so `--crashes 1` means one
 //!   crash.
-//! - **Crashes only while there is work in flight.** A crash is offered only when
-//!   some message is in the network or some timer is armed. A crash of a quiescent
-//!   system loses nothing that recovery does not restore (every actor restarts
-//!   from its storage and has nothing to resend), while offering it would make
-//!   every state non-terminal — and Stateright evaluates `eventually` properties
-//!   only at terminal states. With this rule a behaviour that has settled is
-//!   terminal, crash or no crash, and liveness is checked on it.
+//! - **Crashes only while there is work in flight.** A crash is offered only
+//!   while some timer is armed or some message that can still change something
+//!   is in flight (the state is not *settled*). A crash after everything has
+//!   settled only replays finished work — a recovered actor restarts from its
+//!   storage and at most re-sends what everyone already has — while offering it
+//!   would make every state non-terminal, and Stateright evaluates `eventually`
+//!   properties only at terminal states. With this rule a behaviour that has
+//!   settled is terminal, crash or no crash, and liveness is checked on it.
+//! - **Dead messages leave the network.** A model may name messages that can no
+//!   longer change any actor ([`System::dead`]); they are removed as soon as
+//!   they are dead, which merges states that differ only by them.
 //! - **Bounded copies in flight.** Retransmission puts another copy of a message
 //!   into the network each time a timer fires. A copy beyond `copies_max` (one by
 //!   default) of an envelope already in flight is absorbed: it merges with the
@@ -80,6 +84,10 @@ where
     /// (see `discard_dead`). The model vouches for each rule: it must
     /// hold in every reachable state and stay true once true. None by default.
     pub dead: fn(&C, &SystemState<A>, Id, Id, &A::Msg) -> bool,
+    /// Keep dead messages in flight instead of removing them (still counting
+    /// them as settled traffic). Only for the tests that check that removing
+    /// them loses nothing a property can see.
+    pub keep_dead: bool,
     pub properties: Vec<Property<System<A, C>>>,
 }
 
@@ -108,6 +116,7 @@ where
             within: |_, _| true,
             skip_undone_crashes: false,
             dead: |_, _, _, _, _| false,
+            keep_dead: false,
             properties: Vec::new(),
         }
     }
@@ -139,9 +148,19 @@ where
             .unwrap_or("?")
     }
 
-    /// True when no message is in flight and no timer is armed.
-    pub fn is_quiescent(state: &SystemState<A>) -> bool {
-        state.network.len() == 0 && state.timers_set.iter().all(|t| t.iter().next().is_none())
+    /// Whether a message in flight is dead: addressed to an actor that is down
+    /// for good (it can only be lost), or dead by the model's rules.
+    fn is_dead(&self, state: &SystemState<A>, src: Id, dst: Id, msg: &A::Msg) -> bool {
+        let to = usize::from(dst);
+        (state.crashed[to] && !self.recovers[to])
+            || (self.dead)(&self.actors.cfg, state, src, dst, msg)
+    }
+
+    /// True when no timer is armed and every message in flight, if any, is
+    /// dead: nothing can happen any more but the loss of dead messages.
+    pub fn is_settled(&self, state: &SystemState<A>) -> bool {
+        state.timers_set.iter().all(|t| t.iter().next().is_none())
+            && in_flight(&state.network).all(|(src, dst, msg)| self.is_dead(state, src, dst, msg))
     }
 
     /// Absorbs copies beyond `copies_max`: a retransmission identical to a copy
@@ -182,12 +201,7 @@ where
     /// is offered no crash (see the module docs) and can be terminal.
     fn discard_dead(&self, state: &mut SystemState<A>) {
         let dead: Vec<(Id, Id, A::Msg)> = in_flight(&state.network)
-            .filter(|(src, dst, msg)| {
-                let to = usize::from(*dst);
-                // To an actor that is down for good: it can only be lost.
-                (state.crashed[to] && !self.recovers[to])
-                    || (self.dead)(&self.actors.cfg, state, *src, *dst, msg)
-            })
+            .filter(|(src, dst, msg)| self.is_dead(state, *src, *dst, msg))
             .map(|(src, dst, msg)| (src, dst, msg.clone()))
             .collect();
         if dead.is_empty() {
@@ -260,8 +274,8 @@ where
         {
             return false;
         }
-        // A send changes nothing only if it is absorbed: as many copies of the
-        // envelope are in flight as may be (one, for a set).
+        // A send changes nothing if it is absorbed — as many copies of the
+        // envelope are in flight as may be (one, for a set) — or dead.
         let full = match state.network {
             Network::UnorderedDuplicating(..) => 1,
             _ => self.copies_max,
@@ -270,7 +284,7 @@ where
             let copies = in_flight(&state.network)
                 .filter(|(s, d, m)| *s == id && d == dst && *m == msg)
                 .count();
-            copies >= full
+            copies >= full || self.is_dead(state, id, *dst, msg)
         })
     }
 
@@ -317,7 +331,7 @@ where
             ActorModelAction::Recover(id) => self.recovers[usize::from(*id)],
             _ => true,
         });
-        if state.history < self.crash_budget && !Self::is_quiescent(state) {
+        if state.history < self.crash_budget && !self.is_settled(state) {
             for (index, crashed) in state.crashed.iter().enumerate() {
                 if !crashed && self.may_crash[index] && !self.crash_is_undone(state, index) {
                     actions.push(ActorModelAction::Crash(Id::from(index)));
@@ -333,7 +347,9 @@ where
             next.history += 1;
         }
         self.absorb_copies(&mut next.network);
-        self.discard_dead(&mut next);
+        if !self.keep_dead {
+            self.discard_dead(&mut next);
+        }
         Some(next)
     }
 
