@@ -207,8 +207,9 @@ pub enum Variant {
     /// A participant applies `Commit` every time it arrives; a re-sent decision
     /// applies the effect twice.
     NoDedupOnCommit,
-    /// A recovered coordinator with no logged decision answers a query with
-    /// commit instead of presuming abort.
+    /// A recovered coordinator decides commit, instead of abort, for the
+    /// started transaction it has no logged decision for: the votes it had
+    /// counted died with the crash.
     PresumeCommit,
     /// Decisions carry no transaction id; a participant applies one to whatever
     /// it is working on. A late `Commit` or `Abort` of the first transaction
@@ -312,7 +313,7 @@ impl Variant {
             }
             Variant::NoDedupOnCommit => "a participant applies Commit every time it arrives",
             Variant::PresumeCommit => {
-                "a recovered coordinator with no logged decision answers commit"
+                "a recovered coordinator commits a started transaction it has no decision for"
             }
             Variant::UntaggedDecision => {
                 "decisions carry no transaction id; a late one decides the next transaction"
