@@ -69,10 +69,11 @@ impl CoordinatorState {
         self.log.iter().find(|(t, _)| *t == tx).map(|(_, d)| *d)
     }
 
-    /// Whether a new round must wait: one transaction at a time, until every
-    /// participant has acknowledged its decision.
+    /// Whether a new round must wait: one transaction at a time, until its
+    /// decision is logged (`decision-not-logged` logs late) and every
+    /// participant has acknowledged it.
     fn busy(&self) -> bool {
-        self.voting.is_some() || !self.unacked.is_empty()
+        self.voting.is_some() || self.unlogged.is_some() || !self.unacked.is_empty()
     }
 
     /// The latest logged round of client transaction `tx`.

@@ -213,7 +213,8 @@ pub enum Variant {
     PresumeCommit,
     /// Decisions carry no transaction id; a participant applies one to whatever
     /// it is working on. A late `Commit` or `Abort` of the first transaction
-    /// (re-sent because an ack was lost) decides the second — the delayed
+    /// (a re-sent copy still in flight after the acknowledgement) decides the
+    /// second — the delayed
     /// end-transaction class of bug found in Kafka's transaction protocol. Runs
     /// two transactions.
     UntaggedDecision,

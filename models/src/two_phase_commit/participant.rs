@@ -16,7 +16,8 @@
 //!   already committed is a duplicate and is only acknowledged. A `Commit` for a
 //!   transaction it holds no staged effect for cannot be applied: it records
 //!   `Aborted(t)` (its work is gone). That never happens in the correct protocol;
-//!   it is how `vote-before-persist` shows.
+//!   it is how `vote-before-persist`, `commit-on-first-yes` and `presume-commit`
+//!   show.
 //! - `Abort(t)`: append `Aborted(t)` (discarding a staged effect) unless decided.
 //! - Every decision is acknowledged with `Ack(t)`, duplicates included.
 //! - While prepared it never decides alone: the `Query` timer asks the

@@ -317,6 +317,7 @@ fn removing_dead_messages_loses_nothing_a_property_sees() {
         (Variant::Correct, 1, 2, 1, false),
         (Variant::Correct, 2, 1, 1, true),
         (Variant::DecisionNotLogged, 2, 1, 1, false),
+        (Variant::DecisionNotLogged, 1, 2, 1, false),
         (Variant::NoDedupOnCommit, 2, 1, 1, false),
         (Variant::RetryAsNewTransaction, 1, 1, 1, false),
         (Variant::UntaggedDecision, 1, 2, 1, false),
