@@ -48,6 +48,21 @@ pub trait Disk {
     /// The whole content of a file, as the running system sees it (synced or not).
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
 
+    /// The length of a file in bytes, as the running system sees it. The default
+    /// reads the whole file; implementations override it.
+    fn file_len(&self, name: &str) -> io::Result<u64> {
+        Ok(self.read(name)?.len() as u64)
+    }
+
+    /// Fills `buf` with the bytes of `name` from `offset` on; fails with
+    /// [`io::ErrorKind::UnexpectedEof`] if the file ends first. Recovery streams a
+    /// segment through this, so that its memory does not grow with the file. The
+    /// default reads the whole file; implementations override it.
+    fn read_exact_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let data = self.read(name)?;
+        copy_range(&data, offset, buf)
+    }
+
     /// Creates an empty file, or truncates an existing one to zero. The new name
     /// is durable only after [`Disk::sync_dir`].
     fn create(&mut self, name: &str) -> io::Result<()>;
@@ -84,6 +99,17 @@ fn assert_name(name: &str) {
         !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
         "disk file names are plain names: {name:?}"
     );
+}
+
+/// Copies `data[offset..offset + buf.len()]` into `buf`.
+fn copy_range(data: &[u8], offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    let range = usize::try_from(offset)
+        .ok()
+        .and_then(|start| Some(start..start.checked_add(buf.len())?))
+        .filter(|range| range.end <= data.len())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end"))?;
+    buf.copy_from_slice(&data[range]);
+    Ok(())
 }
 
 fn not_found(name: &str) -> io::Error {
@@ -169,6 +195,25 @@ impl Disk for FileDisk {
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
         fs::read(self.path(name))
+    }
+
+    fn file_len(&self, name: &str) -> io::Result<u64> {
+        Ok(fs::metadata(self.path(name))?.len())
+    }
+
+    fn read_exact_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            File::open(self.path(name))?.read_exact_at(buf, offset)
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut file = File::open(self.path(name))?;
+            file.seek(SeekFrom::Start(offset))?;
+            file.read_exact(buf)
+        }
     }
 
     fn create(&mut self, name: &str) -> io::Result<()> {
@@ -538,6 +583,18 @@ impl Disk for SimDisk {
         let state = self.state.borrow();
         let ino = state.ino(name)?;
         Ok(state.inodes[&ino].data.clone())
+    }
+
+    fn file_len(&self, name: &str) -> io::Result<u64> {
+        let state = self.state.borrow();
+        let ino = state.ino(name)?;
+        Ok(state.inodes[&ino].data.len() as u64)
+    }
+
+    fn read_exact_at(&self, name: &str, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let state = self.state.borrow();
+        let ino = state.ino(name)?;
+        copy_range(&state.inodes[&ino].data, offset, buf)
     }
 
     fn create(&mut self, name: &str) -> io::Result<()> {

@@ -1,81 +1,105 @@
 //! The write-ahead log: framed, checksummed records in one segment file, with
-//! crash recovery, compaction to a snapshot, and group commit.
+//! crash recovery, compaction to a snapshot of any size, positions, and group
+//! commit.
 //!
 //! # Byte layout
 //!
-//! A segment is a sequence of records and nothing else (no file header):
+//! A segment starts with a 24-byte header: the magic bytes `EOWALSEG`, the format
+//! version (1) as u32 LE, the segment's base LSN as u64 LE, and a crc32c of those
+//! 20 bytes as u32 LE. Frames follow, each a length, a checksum, a kind byte and a
+//! body. The checksum covers the length and the kind too, so a damaged length is a
+//! checksum failure rather than a silent re-framing, and a run of zero bytes is
+//! never a valid frame.
 //!
 //! ```text
-//! record  = len: u32 LE | crc: u32 LE | payload: [u8; len]
-//! crc     = crc32c(len as 4 LE bytes ++ payload)
+//! segment = header | frame*
+//! header  = magic: "EOWALSEG" | version: u32 LE | base: u64 LE | crc32c: u32 LE
+//! frame   = len: u32 LE | crc: u32 LE | kind: u8 | body: [u8; len]
+//! crc     = crc32c(len as 4 LE bytes ++ kind ++ body)
+//! kind    = 1 record | 2 snapshot part (more follow) | 3 snapshot end | 4 sync mark
 //! ```
 //!
-//! The checksum covers the length field too, so a damaged length is a checksum
-//! failure rather than a silent re-framing, and a run of zero bytes (what some
-//! file systems expose after a crash) is never a valid record: the checksum of
-//! four zero bytes is not zero. `len` is at most [`RECORD_LEN_MAX`]; larger
-//! appends are refused with [`WalError::RecordTooLarge`].
+//! A record's body is at most [`RECORD_LEN_MAX`] bytes; larger appends are refused
+//! with [`WalError::RecordTooLarge`]. A snapshot of up to [`SNAPSHOT_LEN_MAX`]
+//! bytes is split into parts of at most `RECORD_LEN_MAX`. A **sync mark** (body:
+//! the LSN of the last record before it, u64 LE) is written just before every
+//! `fdatasync` that has something to sync: it says "a sync of every record up to
+//! here was started".
 //!
 //! # Files and LSNs
 //!
 //! Records are numbered by a log sequence number ([`Lsn`]), 1, 2, 3, … in append
 //! order; `Lsn(0)` means "nothing". The directory holds one live segment,
-//! `wal-<base>.log`, `<base>` being 20 decimal digits:
+//! `wal-<base>.log`, `<base>` being 20 decimal digits (and the same base in the
+//! header):
 //!
 //! - `base = 0`: the log was never compacted; its records have LSNs 1, 2, ….
-//! - `base > 0`: the first record is a **snapshot** with LSN `base`, standing for
-//!   every record before it; the records after it (the *tail*) have LSNs
-//!   `base + 1`, ….
+//! - `base > 0`: the segment starts with a **snapshot** with LSN `base`, standing
+//!   for every record before it; the records after it have LSNs `base + 1`, ….
 //!
-//! A `wal-<base>.tmp` is a compaction that did not finish. LSNs of records lost in
-//! a crash (never synced) are reused by the next appends.
+//! Every segment is born as `wal-<base>.tmp`, written (header, snapshot), synced,
+//! then renamed to `.log` and the directory synced: a `.log` file always has a
+//! complete header. A `.tmp` is a segment that was never finished. LSNs of records
+//! lost in a crash (never synced) are reused by the next appends.
 //!
 //! # Recovery
 //!
 //! [`Wal::open`] picks the segment with the largest base (older ones are leftovers
-//! of a compaction that finished but whose cleanup did not), and scans it from the
-//! start, record by record, up to the first record that is *bad*: its header is
-//! incomplete, its length exceeds [`RECORD_LEN_MAX`] or runs past the end of the
-//! file, or its checksum fails. Then:
+//! of a compaction whose cleanup did not finish; their headers are checked before
+//! they are removed) and checks its header: a file that is not a segment of this
+//! format for its name's base is [`WalError::NotASegment`], never an empty log. It
+//! then reads the segment in one streaming pass, frame by frame, up to the first
+//! frame that is *bad*: an incomplete header, a length above `RECORD_LEN_MAX` or
+//! past the end of the file, a checksum mismatch, or an unknown kind.
 //!
-//! - if **no valid record starts at any later byte offset**, the bad bytes are a
-//!   torn tail: a write that a crash cut short. The file is truncated to the end of
-//!   the last valid record and synced, and [`Recovered::truncated`] reports it.
-//! - if **a valid record starts at a later offset**, the damage is before the tail:
-//!   [`WalError::Corrupt`], and nothing is truncated. Valid data is never skipped
-//!   silently.
+//! The rule: **a bad frame followed, at any later byte offset, by a valid sync mark
+//! is [`WalError::Corrupt`], naming both offsets; a bad frame with no valid sync
+//! mark after it is a torn tail**, cut off (truncated and synced) and reported in
+//! [`Recovered::truncated`]. Why this is sound: a sync that completed wrote its
+//! mark *after* every record it made durable, so damage to a synced record always
+//! has a mark behind it. A crash tears only the writes after the last sync, and
+//! (under the prefix assumption below) nothing behind a tear survives, so a torn
+//! tail never has a mark behind it. A mark whose LSN is not the LSN of the record
+//! before it is [`WalError::MarkMismatch`].
 //!
-//! A snapshot segment whose snapshot record is itself bad is
-//! [`WalError::SnapshotDamaged`]: it was synced before it was renamed into place,
-//! so it cannot have been torn by a crash. After the scan `open` removes leftover
-//! `.tmp` files and older segments, and syncs the segment: a record it returns is
-//! durable even if it was read from an operating-system cache after a process
-//! (not machine) crash, so a driver may act on every recovered record.
+//! The snapshot of a compacted segment was synced before its rename: any bad frame
+//! in it is [`WalError::SnapshotDamaged`]. After the pass, `open` appends a sync
+//! mark if the last records are not covered by one (a process crash can leave
+//! records written and never synced), syncs the segment, removes leftovers and
+//! syncs the directory: every record it returns is durable and marked, so a driver
+//! may act on all of them.
 //!
-//! Limits of the rule:
+//! What the rule can and cannot tell apart:
 //!
-//! - Damage to the **last** record (bit rot, a lost sector) looks exactly like a
-//!   torn write and is truncated, even if that record had been synced. Telling the
-//!   two apart needs a durable record of what was synced, which a checksum alone
-//!   does not give.
-//! - The rule assumes a crash keeps a *prefix* of the unsynced writes (see
-//!   [`crate::disk::SimDisk`]). A file system that wrote back unsynced pages out
-//!   of order could leave a hole before valid records; that is reported as
-//!   `Corrupt` (refusing to guess) although truncating would have lost only
-//!   unsynced records.
-//! - A torn record whose surviving payload bytes happen to contain a complete,
-//!   correctly checksummed frame would be reported as `Corrupt`. For random
-//!   garbage the chance is about 2⁻³² per offset; payloads would have to embed
-//!   this framing on purpose.
-//! - The search for a later valid record tries every offset after the bad record:
-//!   cheap in practice (most offsets fail the length bound), at worst proportional
-//!   to the tail's length times [`RECORD_LEN_MAX`]. Compaction bounds the tail.
+//! - Damage to any record that a completed sync covered is an error, as long as the
+//!   mark of that sync (or of any later sync) is intact. Damage that covers a record
+//!   *and* every later mark (contiguous damage running to the end of the file
+//!   through the last mark) looks exactly like a torn write and is cut off.
+//! - Damage to the last mark alone is cut off as a torn tail; no record is lost.
+//! - Damage to records that no sync covered is cut off with everything after it,
+//!   even if valid unsynced records follow: they were never acknowledged.
+//! - The rule assumes that a crash keeps a *prefix* of the unsynced writes (see
+//!   [`crate::disk::SimDisk`]). A file system that wrote back pages of an
+//!   unfinished sync out of order could leave a hole before the mark of that sync;
+//!   that is reported as `Corrupt` (refusing to guess), although the records in
+//!   the hole were never acknowledged.
+//! - A torn record whose surviving bytes contain a valid sync mark frame (17
+//!   specific bytes with a matching crc32c) is reported as `Corrupt`. For random
+//!   bytes the chance is about 2⁻⁶⁴ per offset; a payload could embed one on
+//!   purpose, which makes a torn write of it a refusal to open (not a loss).
+//!
+//! Recovery is linear: each frame is checksummed once, and the search for a mark
+//! after a bad frame does constant work per offset. Memory is one frame plus one
+//! [`READ_CHUNK_LEN`] read buffer, plus the snapshot reassembled; [`Wal::open_with`]
+//! hands each record to a closure so that nothing else is held, and [`Wal::open`]
+//! collects them into a [`Recovered`]. [`Wal::recovery_stats`] counts the work.
 //!
 //! # Compaction
 //!
-//! [`Wal::compact`] replaces the log by one snapshot record, atomically:
+//! [`Wal::compact`] replaces the log by one snapshot, atomically:
 //!
-//! 1. write the snapshot to `wal-<b>.tmp` (`b` = last LSN + 1) and sync it;
+//! 1. write the header and the snapshot's parts to `wal-<b>.tmp` (`b` = last LSN
+//!    + 1) and sync it;
 //! 2. rename it to `wal-<b>.log` and sync the directory;
 //! 3. switch appends to the new segment, remove the old one, sync the directory.
 //!
@@ -84,38 +108,39 @@
 //! before the rename. Never neither, never a mixture. Compaction makes everything
 //! durable: the snapshot stands for every record appended before it.
 //!
+//! # Positions
+//!
+//! [`Wal::append`] returns the record's LSN; [`Wal::sync`] returns the durable LSN;
+//! [`Wal::lsn_durable`] says how far the log is durable. [`GroupCommit`] adds an
+//! append that does not wait and [`GroupCommit::wait_durable`], for threads.
+//!
 //! # Errors and poisoning
 //!
 //! After any I/O error the log is *poisoned*: every later call returns
 //! [`WalError::Poisoned`]. A failed `fdatasync` may have dropped dirty pages that
 //! a retry would then report as synced (PostgreSQL's "fsyncgate"), so the only
 //! safe continuation is to reopen the log and recover from what is on disk.
-//!
-//! # Group commit
-//!
-//! [`GroupCommit`] shares a log between threads: each thread appends and waits
-//! until its record is durable. A thread that finds no sync in progress becomes
-//! the leader, syncs everything appended so far *without holding the lock* (other
-//! threads keep appending meanwhile), and wakes every waiter; those whose LSN is
-//! now durable return, the others elect the next leader. N concurrent appends thus
-//! cost far fewer than N syncs.
+
+mod format;
+mod group_commit;
+mod recovery;
+
+pub use format::{
+    FORMAT_VERSION, HEADER_LEN, LSN_MAX, RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
+    SNAPSHOT_LEN_MAX, SYNC_MARK_LEN,
+};
+pub use group_commit::GroupCommit;
+pub use recovery::READ_CHUNK_LEN;
 
 use crate::disk::{Disk, FileSync};
+use format::{
+    encode_frame, encode_header, encode_sync_mark, parse_name, parse_name_base, segment_name,
+    tmp_name, FileKind, Kind,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io;
-use std::ops::Range;
-use std::sync::{Condvar, Mutex, MutexGuard};
-
-/// Bytes before each payload: `len: u32 LE | crc: u32 LE`.
-pub const HEADER_LEN: usize = 8;
-
-/// The largest payload of one record, snapshots included (1 MiB). A core whose
-/// snapshot outgrows this must bound its state instead.
-pub const RECORD_LEN_MAX: usize = 1 << 20;
-
-const _: () = assert!(RECORD_LEN_MAX <= u32::MAX as usize);
 
 /// A log sequence number: the position of a record in append order, from 1.
 #[derive(
@@ -138,7 +163,7 @@ impl fmt::Display for Lsn {
     }
 }
 
-/// Why the bytes at some offset are not a valid record.
+/// Why the bytes at some offset are not a valid frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// Fewer than `HEADER_LEN` bytes remain in the file.
@@ -147,12 +172,39 @@ pub enum FrameError {
     /// The length field exceeds `RECORD_LEN_MAX`.
     #[error("length {len} exceeds the record size limit")]
     LenTooLarge { len: u32 },
-    /// The record would end past the end of the file.
+    /// The frame would end past the end of the file.
     #[error("length {len} runs past the end of the file ({available} bytes left)")]
     PastEof { len: u32, available: usize },
-    /// The stored checksum does not match the length and payload.
+    /// The stored checksum does not match the length, kind and body.
     #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     Checksum { stored: u32, computed: u32 },
+    /// The checksum matches but the kind is unknown, or cannot be at this place
+    /// (a record inside a snapshot, a sync mark of the wrong length).
+    #[error("frame kind {kind} is unknown or out of place")]
+    Kind { kind: u8 },
+    /// The parts of a snapshot add up to more than `SNAPSHOT_LEN_MAX`.
+    #[error("snapshot parts add up to {len} bytes, above the snapshot size limit")]
+    SnapshotTooLarge { len: u64 },
+}
+
+/// Why a file named like a segment is not one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// The file is shorter than a segment header.
+    #[error("{len} bytes, shorter than a segment header")]
+    TooShort { len: usize },
+    /// The file does not start with `SEGMENT_MAGIC`.
+    #[error("no segment magic (found {found:02x?})")]
+    Magic { found: [u8; 8] },
+    /// The header's checksum does not match.
+    #[error("header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    Checksum { stored: u32, computed: u32 },
+    /// A format version this code does not read.
+    #[error("format version {found} (this code reads version 1)")]
+    Version { found: u32 },
+    /// The header's base is not the base in the file name (or is above `LSN_MAX`).
+    #[error("header base {header} does not match the file name's base {name}")]
+    Base { name: Lsn, header: Lsn },
 }
 
 /// Errors of the write-ahead log.
@@ -166,8 +218,9 @@ pub enum WalError {
         #[source]
         source: io::Error,
     },
-    /// A bad record is followed by valid ones: damage before the tail, not a torn write.
-    #[error("corrupt log {segment:?} at offset {offset}: {reason}; a valid record follows at offset {next_valid}")]
+    /// A bad frame is followed by a valid sync mark: damage to data that a sync
+    /// covered (or was covering), not a torn write. Nothing was truncated.
+    #[error("corrupt log {segment:?} at offset {offset}: {reason}; a valid sync mark follows at offset {next_valid}")]
     Corrupt {
         segment: String,
         offset: u64,
@@ -177,9 +230,37 @@ pub enum WalError {
     /// The snapshot at the head of a compacted segment is missing or invalid.
     #[error("damaged snapshot in {segment:?}: {reason}")]
     SnapshotDamaged { segment: String, reason: FrameError },
+    /// A file named like a segment does not carry a valid segment header for its
+    /// name: it was not written by this log (or not by this format version).
+    #[error("{segment:?} is not a log segment: {reason}")]
+    NotASegment {
+        segment: String,
+        reason: HeaderError,
+    },
+    /// A valid sync mark names another LSN than that of the record before it.
+    #[error("sync mark at offset {offset} of {segment:?} names {mark}, but the record before it is {expected}")]
+    MarkMismatch {
+        segment: String,
+        offset: u64,
+        mark: Lsn,
+        expected: Lsn,
+    },
+    /// A valid snapshot frame in the tail of a segment.
+    #[error("snapshot frame (kind {kind}) after the snapshot at offset {offset} of {segment:?}")]
+    Misplaced {
+        segment: String,
+        offset: u64,
+        kind: u8,
+    },
     /// A payload longer than `RECORD_LEN_MAX` was refused.
     #[error("record of {len} bytes exceeds the limit of {max} bytes")]
     RecordTooLarge { len: usize, max: usize },
+    /// A snapshot longer than `SNAPSHOT_LEN_MAX` was refused.
+    #[error("snapshot of {len} bytes exceeds the limit of {max} bytes")]
+    SnapshotTooLarge { len: u64, max: u64 },
+    /// A wait for an LSN that was never appended.
+    #[error("cannot wait for {lsn}: the last appended record is {lsn_last}")]
+    NotAppended { lsn: Lsn, lsn_last: Lsn },
     /// An earlier I/O error left the log in an unknown state; reopen it.
     #[error("the log is poisoned by an earlier i/o error; reopen it")]
     Poisoned,
@@ -196,151 +277,7 @@ pub enum WalError {
 }
 
 // ---------------------------------------------------------------------------------
-// Framing
-// ---------------------------------------------------------------------------------
-
-fn frame_crc(len_le: [u8; 4], payload: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(&len_le), payload)
-}
-
-/// Appends one framed record to `out`.
-fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
-    assert!(
-        payload.len() <= RECORD_LEN_MAX,
-        "callers check the length first"
-    );
-    let len_le = u32::try_from(payload.len())
-        .expect("RECORD_LEN_MAX fits in u32")
-        .to_le_bytes();
-    let start = out.len();
-    out.extend_from_slice(&len_le);
-    out.extend_from_slice(&frame_crc(len_le, payload).to_le_bytes());
-    out.extend_from_slice(payload);
-    // The record must read back as written before it goes to disk.
-    assert_eq!(
-        decode_frame(&out[start..], 0),
-        Ok((HEADER_LEN..out.len() - start, out.len() - start))
-    );
-}
-
-/// Reads the record at `offset`: the payload's range in `data` and the offset just
-/// past the record.
-fn decode_frame(data: &[u8], offset: usize) -> Result<(Range<usize>, usize), FrameError> {
-    let available = data.len().saturating_sub(offset);
-    if available < HEADER_LEN {
-        return Err(FrameError::HeaderTorn { available });
-    }
-    let header = &data[offset..offset + HEADER_LEN];
-    let len_le: [u8; 4] = header[0..4].try_into().expect("4 bytes");
-    let stored = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    let len = u32::from_le_bytes(len_le);
-    let len_usize = len as usize;
-    if len_usize > RECORD_LEN_MAX {
-        return Err(FrameError::LenTooLarge { len });
-    }
-    if len_usize > available - HEADER_LEN {
-        return Err(FrameError::PastEof { len, available });
-    }
-    let payload = offset + HEADER_LEN..offset + HEADER_LEN + len_usize;
-    let computed = frame_crc(len_le, &data[payload.clone()]);
-    if computed != stored {
-        return Err(FrameError::Checksum { stored, computed });
-    }
-    let end = payload.end;
-    Ok((payload, end))
-}
-
-/// How a scan of a segment ended.
-#[derive(Debug, PartialEq, Eq)]
-enum ScanEnd {
-    /// Every byte belongs to a valid record.
-    Clean,
-    /// Bad bytes from `offset` to the end, and no valid record among them.
-    TornTail { offset: usize, reason: FrameError },
-    /// A bad record at `offset` with a valid one at `next_valid`.
-    Corrupt {
-        offset: usize,
-        reason: FrameError,
-        next_valid: usize,
-    },
-}
-
-/// Splits a segment into records, stopping at the first bad one.
-fn scan(data: &[u8]) -> (Vec<Range<usize>>, ScanEnd) {
-    let mut frames = Vec::new();
-    let mut offset = 0;
-    while offset < data.len() {
-        match decode_frame(data, offset) {
-            Ok((payload, end)) => {
-                assert!(end > offset && end <= data.len() && payload.len() <= RECORD_LEN_MAX);
-                frames.push(payload);
-                offset = end;
-            }
-            Err(reason) => {
-                let end = match (offset + 1..=data.len().saturating_sub(HEADER_LEN))
-                    .find(|&p| decode_frame(data, p).is_ok())
-                {
-                    Some(next_valid) => ScanEnd::Corrupt {
-                        offset,
-                        reason,
-                        next_valid,
-                    },
-                    None => ScanEnd::TornTail { offset, reason },
-                };
-                return (frames, end);
-            }
-        }
-    }
-    assert_eq!(offset, data.len());
-    (frames, ScanEnd::Clean)
-}
-
-// ---------------------------------------------------------------------------------
-// File names
-// ---------------------------------------------------------------------------------
-
-const NAME_PREFIX: &str = "wal-";
-const SEGMENT_SUFFIX: &str = ".log";
-const TMP_SUFFIX: &str = ".tmp";
-const NAME_DIGITS: usize = 20;
-
-fn segment_name(base: Lsn) -> String {
-    format!("{NAME_PREFIX}{:020}{SEGMENT_SUFFIX}", base.0)
-}
-
-fn tmp_name(base: Lsn) -> String {
-    format!("{NAME_PREFIX}{:020}{TMP_SUFFIX}", base.0)
-}
-
-enum FileKind {
-    Segment(Lsn),
-    Tmp,
-    Other,
-}
-
-fn parse_name(name: &str) -> FileKind {
-    let Some(rest) = name.strip_prefix(NAME_PREFIX) else {
-        return FileKind::Other;
-    };
-    let (digits, tmp) = if let Some(digits) = rest.strip_suffix(SEGMENT_SUFFIX) {
-        (digits, false)
-    } else if let Some(digits) = rest.strip_suffix(TMP_SUFFIX) {
-        (digits, true)
-    } else {
-        return FileKind::Other;
-    };
-    if digits.len() != NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return FileKind::Other;
-    }
-    match digits.parse::<u64>() {
-        Ok(_) if tmp => FileKind::Tmp,
-        Ok(base) => FileKind::Segment(Lsn(base)),
-        Err(_) => FileKind::Other,
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Recovery result
+// Recovery results
 // ---------------------------------------------------------------------------------
 
 /// What [`Wal::open`] found.
@@ -348,7 +285,7 @@ fn parse_name(name: &str) -> FileKind {
 pub struct Recovered {
     /// LSN of the snapshot, or `Lsn(0)` if the log was never compacted.
     pub base: Lsn,
-    /// The snapshot the log was last compacted to.
+    /// The snapshot the log was last compacted to, reassembled from its parts.
     pub snapshot: Option<Vec<u8>>,
     /// The records after the snapshot; `records[i]` has LSN `base + 1 + i`.
     pub records: Vec<Vec<u8>>,
@@ -361,12 +298,49 @@ pub struct Recovered {
 pub struct Truncation {
     /// The segment file.
     pub segment: String,
-    /// Where the first bad record started: the file's new length.
+    /// Where the first bad frame started: the file's new length.
     pub offset: u64,
     /// How many bytes were cut off.
     pub len: u64,
-    /// Why the first cut-off record was bad.
+    /// Why the first cut-off frame was bad.
     pub reason: FrameError,
+}
+
+/// One recovered payload, as [`Wal::open_with`] hands it over.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    /// The record's LSN (the snapshot's is the segment's base).
+    pub lsn: Lsn,
+    /// True for the snapshot, which comes first and stands for every earlier LSN.
+    pub snapshot: bool,
+    /// The payload, valid for this call only.
+    pub payload: &'a [u8],
+}
+
+/// What a streaming recovery ([`Wal::open_with`]) found, apart from the records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// LSN of the snapshot, or `Lsn(0)` if the log was never compacted.
+    pub base: Lsn,
+    /// The last recovered LSN (the snapshot's if there is no tail).
+    pub lsn_last: Lsn,
+    /// The torn tail that was cut off (and the cut synced), if any.
+    pub truncated: Option<Truncation>,
+}
+
+/// The work of the last recovery, for tests and measurements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Bytes read from the segment.
+    pub bytes_read: u64,
+    /// Frames decoded by the main pass.
+    pub frames: u64,
+    /// Bytes fed to crc32c (frames and sync-mark candidates).
+    pub crc_bytes: u64,
+    /// Offsets examined by the search for a sync mark after a bad frame.
+    pub offsets_probed: u64,
+    /// The largest capacity of the read buffer, in bytes.
+    pub buffer_len_max: usize,
 }
 
 impl Recovered {
@@ -419,13 +393,15 @@ pub struct Wal<D: Disk> {
     lsn_last: Lsn,
     /// Every record up to this LSN is durable.
     lsn_durable: Lsn,
-    /// Bytes in the live segment.
+    /// Bytes in the live segment, header included.
     len_bytes: u64,
     /// `fdatasync`s of log files since `open`.
     sync_count: u64,
     poisoned: bool,
     /// Reused buffer for framing.
     frame: Vec<u8>,
+    /// The work `open` did.
+    recovery_stats: RecoveryStats,
 }
 
 /// A sync that is under way: the records up to `target` become durable once the
@@ -450,11 +426,88 @@ fn io_error(op: &'static str, file: &str) -> impl FnOnce(io::Error) -> WalError 
     move |source| WalError::Io { op, file, source }
 }
 
+/// Writes a new segment as `wal-<base>.tmp` (header, then the snapshot's parts if
+/// any), syncs it, renames it to `wal-<base>.log` and syncs the directory. Returns
+/// the segment's length. Errors name the operation and file that failed.
+fn write_segment<D: Disk>(
+    disk: &mut D,
+    base: Lsn,
+    snapshot: Option<&[u8]>,
+    frame: &mut Vec<u8>,
+) -> Result<u64, (&'static str, String, io::Error)> {
+    let tmp = tmp_name(base);
+    let segment = segment_name(base);
+    let on_tmp = |op| {
+        let tmp = tmp.clone();
+        move |e| (op, tmp, e)
+    };
+    disk.create(&tmp).map_err(on_tmp("create"))?;
+    disk.append(&tmp, &encode_header(base))
+        .map_err(on_tmp("append"))?;
+    let mut len = SEGMENT_HEADER_LEN as u64;
+    if let Some(snapshot) = snapshot {
+        let mut parts = snapshot.chunks(RECORD_LEN_MAX).peekable();
+        if parts.peek().is_none() {
+            frame.clear();
+            encode_frame(Kind::SnapshotEnd, &[], frame);
+            disk.append(&tmp, frame).map_err(on_tmp("append"))?;
+            len += frame.len() as u64;
+        }
+        while let Some(part) = parts.next() {
+            let kind = if parts.peek().is_some() {
+                Kind::SnapshotPart
+            } else {
+                Kind::SnapshotEnd
+            };
+            frame.clear();
+            encode_frame(kind, part, frame);
+            disk.append(&tmp, frame).map_err(on_tmp("append"))?;
+            len += frame.len() as u64;
+        }
+    }
+    disk.sync(&tmp).map_err(on_tmp("sync"))?;
+    disk.rename(&tmp, &segment).map_err(on_tmp("rename"))?;
+    disk.sync_dir()
+        .map_err(|e| ("sync_dir", segment.clone(), e))?;
+    Ok(len)
+}
+
 impl<D: Disk> Wal<D> {
     /// Opens the log on `disk`, creating an empty one if there is none, and
     /// recovers it (see the module docs). Every recovered record is durable when
-    /// this returns.
-    pub fn open(mut disk: D) -> Result<(Wal<D>, Recovered), WalError> {
+    /// this returns. Holds every record in memory; see [`Wal::open_with`] for a
+    /// streaming recovery.
+    pub fn open(disk: D) -> Result<(Wal<D>, Recovered), WalError> {
+        let mut snapshot = None;
+        let mut records = Vec::new();
+        let (wal, recovery) = Wal::open_with(disk, |entry| {
+            if entry.snapshot {
+                snapshot = Some(entry.payload.to_vec());
+            } else {
+                records.push(entry.payload.to_vec());
+            }
+            Ok(())
+        })?;
+        let recovered = Recovered {
+            base: recovery.base,
+            snapshot,
+            records,
+            truncated: recovery.truncated,
+        };
+        assert_eq!(recovered.lsn_last(), wal.lsn_last());
+        Ok((wal, recovered))
+    }
+
+    /// Opens the log like [`Wal::open`] but hands each recovered payload, the
+    /// snapshot first, to `visit` as it is read, holding only one frame (and the
+    /// snapshot) in memory. An error from `visit` stops recovery and is returned.
+    ///
+    /// Records are handed over before the end of the segment has been checked: if
+    /// this returns an error, discard whatever `visit` built.
+    pub fn open_with(
+        mut disk: D,
+        mut visit: impl FnMut(Entry<'_>) -> Result<(), WalError>,
+    ) -> Result<(Wal<D>, Recovery), WalError> {
         let mut segments = Vec::new();
         let mut leftovers = Vec::new();
         for name in disk.list().map_err(io_error("list", ""))? {
@@ -467,71 +520,63 @@ impl<D: Disk> Wal<D> {
             }
         }
         segments.sort_unstable();
+        let mut frame = Vec::new();
         let base = match segments.pop() {
             Some(base) => base,
             None => {
-                let name = segment_name(Lsn::ZERO);
-                disk.create(&name).map_err(io_error("create", &name))?;
-                disk.sync_dir().map_err(io_error("sync_dir", &name))?;
+                write_segment(&mut disk, Lsn::ZERO, None, &mut frame)
+                    .map_err(|(op, file, source)| WalError::Io { op, file, source })?;
                 Lsn::ZERO
             }
         };
-        // What is left in `segments` are older segments, superseded by `base`.
-        leftovers.extend(segments.into_iter().map(segment_name));
-
-        let segment = segment_name(base);
-        let data = disk.read(&segment).map_err(io_error("read", &segment))?;
-        let (frames, end) = scan(&data);
-        let valid_len = match end {
-            ScanEnd::Clean => data.len(),
-            ScanEnd::Corrupt {
-                offset,
+        // Older segments are superseded by `base`; they are removed below, but only
+        // if they are segments: a file this log did not write is never deleted.
+        for old in segments {
+            let name = segment_name(old);
+            let mut header = [0u8; SEGMENT_HEADER_LEN];
+            let head = match disk.read_exact_at(&name, 0, &mut header) {
+                Ok(()) => &header[..],
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => &[][..],
+                Err(e) => return Err(io_error("read", &name)(e)),
+            };
+            format::decode_header(head, old).map_err(|reason| WalError::NotASegment {
+                segment: name.clone(),
                 reason,
-                next_valid,
-            } => {
-                if base > Lsn::ZERO && offset == 0 {
-                    return Err(WalError::SnapshotDamaged { segment, reason });
-                }
-                return Err(WalError::Corrupt {
-                    segment,
-                    offset: offset as u64,
-                    reason,
-                    next_valid: next_valid as u64,
-                });
-            }
-            ScanEnd::TornTail { offset, reason } => {
-                if base > Lsn::ZERO && offset == 0 {
-                    return Err(WalError::SnapshotDamaged { segment, reason });
-                }
-                offset
-            }
-        };
-        assert!(valid_len <= data.len());
-        assert_eq!(frames.last().map_or(0, |f| f.end), valid_len);
-        if base > Lsn::ZERO && frames.is_empty() {
-            let reason = FrameError::HeaderTorn { available: 0 };
-            return Err(WalError::SnapshotDamaged { segment, reason });
+            })?;
+            leftovers.push(name);
         }
 
-        let truncated = if valid_len < data.len() {
-            let ScanEnd::TornTail { reason, .. } = end else {
-                unreachable!("only a torn tail is cut")
-            };
-            disk.truncate(&segment, valid_len as u64)
-                .map_err(io_error("truncate", &segment))?;
-            let truncation = Truncation {
-                segment: segment.clone(),
-                offset: valid_len as u64,
-                len: (data.len() - valid_len) as u64,
-                reason,
-            };
-            tracing::warn!(?truncation, "truncated a torn tail of the log");
-            Some(truncation)
-        } else {
-            None
+        let segment = segment_name(base);
+        let mut stats = RecoveryStats::default();
+        let scan = recovery::scan(&disk, &segment, base, &mut stats, &mut visit)?;
+        let truncated = match scan.torn {
+            Some(reason) => {
+                disk.truncate(&segment, scan.valid_len)
+                    .map_err(io_error("truncate", &segment))?;
+                let truncation = Truncation {
+                    segment: segment.clone(),
+                    offset: scan.valid_len,
+                    len: scan.file_len - scan.valid_len,
+                    reason,
+                };
+                tracing::warn!(?truncation, "truncated a torn tail of the log");
+                Some(truncation)
+            }
+            None => None,
         };
-        // Durable before anything is returned: the truncation, and records that a
-        // process crash may have left only in the operating system's cache.
+        let mut len_bytes = scan.valid_len;
+        if scan.lsn_marked < scan.lsn_last {
+            // Written but never covered by a sync mark (a process crash): mark them,
+            // so that damage to them after this sync is an error, not a torn tail.
+            frame.clear();
+            encode_sync_mark(scan.lsn_last, &mut frame);
+            disk.append(&segment, &frame)
+                .map_err(io_error("append", &segment))?;
+            len_bytes += frame.len() as u64;
+        }
+        // Durable before anything is returned: the truncation, the mark, and
+        // records that a process crash may have left only in the operating
+        // system's cache.
         disk.sync(&segment).map_err(io_error("sync", &segment))?;
         if !leftovers.is_empty() {
             for name in &leftovers {
@@ -540,43 +585,52 @@ impl<D: Disk> Wal<D> {
             disk.sync_dir().map_err(io_error("sync_dir", &segment))?;
         }
 
-        let mut payloads = frames.into_iter().map(|range| data[range].to_vec());
-        let snapshot = if base > Lsn::ZERO {
-            payloads.next()
-        } else {
-            None
-        };
-        let records: Vec<Vec<u8>> = payloads.collect();
-        let recovered = Recovered {
+        let recovery = Recovery {
             base,
-            snapshot,
-            records,
+            lsn_last: scan.lsn_last,
             truncated,
         };
-        let lsn_last = recovered.lsn_last();
-        tracing::info!(%segment, %lsn_last, bytes = valid_len, "opened the log");
+        tracing::info!(%segment, lsn_last = %scan.lsn_last, bytes = len_bytes, "opened the log");
         let wal = Wal {
             disk,
             segment,
             base,
-            lsn_last,
-            lsn_durable: lsn_last,
-            len_bytes: valid_len as u64,
+            lsn_last: scan.lsn_last,
+            lsn_durable: scan.lsn_last,
+            len_bytes,
             sync_count: 0,
             poisoned: false,
-            frame: Vec::new(),
+            frame,
+            recovery_stats: stats,
         };
         wal.assert_invariants();
-        Ok((wal, recovered))
+        Ok((wal, recovery))
     }
 
-    /// Appends one record. It is written but not durable until [`Wal::sync`].
+    /// Opens the log like [`Wal::open_with`], decoding each payload with postcard
+    /// and handing it to `visit` with its LSN (the snapshot first).
+    pub fn open_decode<T: DeserializeOwned>(
+        disk: D,
+        mut visit: impl FnMut(Lsn, T),
+    ) -> Result<(Wal<D>, Recovery), WalError> {
+        Wal::open_with(disk, |entry| {
+            let value = postcard::from_bytes(entry.payload).map_err(|source| WalError::Decode {
+                lsn: entry.lsn,
+                source,
+            })?;
+            visit(entry.lsn, value);
+            Ok(())
+        })
+    }
+
+    /// Appends one record and returns its LSN. It is written but not durable until
+    /// [`Wal::sync`] returns an LSN at or past it.
     pub fn append(&mut self, payload: &[u8]) -> Result<Lsn, WalError> {
         self.check_usable()?;
         check_len(payload.len())?;
         let mut frame = std::mem::take(&mut self.frame);
         frame.clear();
-        encode_frame(payload, &mut frame);
+        encode_frame(Kind::Record, payload, &mut frame);
         let result = self.disk.append(&self.segment, &frame);
         self.frame = frame;
         self.io(result, "append")?;
@@ -592,8 +646,9 @@ impl<D: Disk> Wal<D> {
         self.append(&payload)
     }
 
-    /// `fdatasync`: every record appended so far is durable when this returns.
-    /// Returns the durable LSN. Does no I/O if nothing is waiting to be synced.
+    /// Writes a sync mark and `fdatasync`s: every record appended so far is durable
+    /// when this returns. Returns the durable LSN. Does no I/O if nothing is
+    /// waiting to be synced.
     pub fn sync(&mut self) -> Result<Lsn, WalError> {
         self.check_usable()?;
         if self.lsn_durable == self.lsn_last {
@@ -604,15 +659,23 @@ impl<D: Disk> Wal<D> {
         self.sync_end(job.target, result)
     }
 
+    /// Appends the sync mark for everything appended so far and takes a handle to
+    /// sync it. The mark goes before the sync: a completed sync always has its
+    /// mark on disk behind the records it made durable.
     fn sync_begin(&mut self) -> Result<SyncJob<D::Syncer>, WalError> {
         self.check_usable()?;
+        let target = self.lsn_last;
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        encode_sync_mark(target, &mut frame);
+        let result = self.disk.append(&self.segment, &frame);
+        self.frame = frame;
+        self.io(result, "append")?;
+        self.len_bytes += SYNC_MARK_LEN as u64;
         let result = self.disk.syncer(&self.segment);
         let syncer = self.io(result, "sync")?;
         self.sync_count += 1;
-        Ok(SyncJob {
-            target: self.lsn_last,
-            syncer,
-        })
+        Ok(SyncJob { target, syncer })
     }
 
     fn sync_end(&mut self, target: Lsn, result: io::Result<()>) -> Result<Lsn, WalError> {
@@ -624,36 +687,35 @@ impl<D: Disk> Wal<D> {
         Ok(self.lsn_durable)
     }
 
-    /// Replaces the whole log by one snapshot record, durably and atomically (see
-    /// the module docs). Afterwards the log holds the snapshot, with LSN
-    /// `lsn_last() + 1`, and everything is durable.
+    /// Replaces the whole log by one snapshot, durably and atomically (see the
+    /// module docs). A snapshot longer than [`RECORD_LEN_MAX`] is split into parts
+    /// and reassembled at recovery; one longer than [`SNAPSHOT_LEN_MAX`] is
+    /// refused. Afterwards the log holds the snapshot, with LSN `lsn_last() + 1`,
+    /// and everything is durable.
     pub fn compact(&mut self, snapshot: &[u8]) -> Result<(), WalError> {
         self.check_usable()?;
-        check_len(snapshot.len())?;
+        if snapshot.len() as u64 > SNAPSHOT_LEN_MAX {
+            return Err(WalError::SnapshotTooLarge {
+                len: snapshot.len() as u64,
+                max: SNAPSHOT_LEN_MAX,
+            });
+        }
         let base = self.lsn_last.next();
-        let tmp = tmp_name(base);
-        let segment = segment_name(base);
-        let mut frame = Vec::with_capacity(HEADER_LEN + snapshot.len());
-        encode_frame(snapshot, &mut frame);
-
-        let result = self.disk.create(&tmp);
-        self.io_on(result, "create", &tmp)?;
-        let result = self.disk.append(&tmp, &frame);
-        self.io_on(result, "append", &tmp)?;
-        let result = self.disk.sync(&tmp);
-        self.io_on(result, "sync", &tmp)?;
+        let mut frame = std::mem::take(&mut self.frame);
+        let result = write_segment(&mut self.disk, base, Some(snapshot), &mut frame);
+        self.frame = frame;
+        let len = match result {
+            Ok(len) => len,
+            Err((op, file, e)) => return self.io_on(Err(e), op, &file),
+        };
         self.sync_count += 1;
-        let result = self.disk.rename(&tmp, &segment);
-        self.io_on(result, "rename", &tmp)?;
-        let result = self.disk.sync_dir();
-        self.io_on(result, "sync_dir", &segment)?;
 
         // The new segment is durable and has the largest base: it is the log now.
-        let old = std::mem::replace(&mut self.segment, segment);
+        let old = std::mem::replace(&mut self.segment, segment_name(base));
         self.base = base;
         self.lsn_last = base;
         self.lsn_durable = base;
-        self.len_bytes = frame.len() as u64;
+        self.len_bytes = len;
         self.assert_invariants();
         tracing::info!(segment = %self.segment, bytes = self.len_bytes, "compacted the log");
 
@@ -686,7 +748,8 @@ impl<D: Disk> Wal<D> {
         self.base
     }
 
-    /// Size of the live segment in bytes (snapshot included): what recovery reads.
+    /// Size of the live segment in bytes (header, snapshot and sync marks
+    /// included): what recovery reads.
     pub fn len_bytes(&self) -> u64 {
         self.len_bytes
     }
@@ -700,6 +763,11 @@ impl<D: Disk> Wal<D> {
     /// `compact`).
     pub fn sync_count(&self) -> u64 {
         self.sync_count
+    }
+
+    /// The work that `open` did to recover the log.
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.recovery_stats
     }
 
     /// Name of the live segment file.
@@ -754,198 +822,10 @@ impl<D: Disk> Wal<D> {
     fn assert_invariants(&self) {
         assert!(self.base <= self.lsn_durable && self.lsn_durable <= self.lsn_last);
         assert_eq!(parse_name_base(&self.segment), Some(self.base));
-        // A snapshot segment always holds at least its snapshot record.
-        assert!(self.base == Lsn::ZERO || self.len_bytes >= HEADER_LEN as u64);
-    }
-}
-
-fn parse_name_base(name: &str) -> Option<Lsn> {
-    match parse_name(name) {
-        FileKind::Segment(base) => Some(base),
-        _ => None,
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Group commit
-// ---------------------------------------------------------------------------------
-
-/// A log shared by threads, each appending and waiting for durability, with one
-/// `fdatasync` per batch (see the module docs).
-pub struct GroupCommit<D: Disk> {
-    state: Mutex<GroupState<D>>,
-    synced: Condvar,
-}
-
-struct GroupState<D: Disk> {
-    wal: Wal<D>,
-    /// A leader is syncing (without holding the lock).
-    syncing: bool,
-}
-
-impl<D> GroupCommit<D>
-where
-    D: Disk + Send,
-    D::Syncer: Send,
-{
-    /// Shares `wal`.
-    pub fn new(wal: Wal<D>) -> GroupCommit<D> {
-        GroupCommit {
-            state: Mutex::new(GroupState {
-                wal,
-                syncing: false,
-            }),
-            synced: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, GroupState<D>>, WalError> {
-        // A thread panicked while holding the lock: an internal invariant failed,
-        // so the log's state is unknown.
-        self.state.lock().map_err(|_| WalError::Poisoned)
-    }
-
-    /// Appends one record and returns once it is durable, with its LSN.
-    pub fn append_and_wait(&self, payload: &[u8]) -> Result<Lsn, WalError> {
-        let mut state = self.lock()?;
-        let lsn = state.wal.append(payload)?;
-        loop {
-            if state.wal.lsn_durable() >= lsn {
-                return Ok(lsn);
-            }
-            state.wal.check_usable()?;
-            if state.syncing {
-                state = self.synced.wait(state).map_err(|_| WalError::Poisoned)?;
-                continue;
-            }
-            // Leader: sync everything appended so far, letting others append meanwhile.
-            let job = state.wal.sync_begin()?;
-            state.syncing = true;
-            drop(state);
-            let result = job.syncer.sync_data();
-            state = self.lock().inspect_err(|_| self.synced.notify_all())?;
-            state.syncing = false;
-            let ended = state.wal.sync_end(job.target, result);
-            self.synced.notify_all();
-            ended?;
-        }
-    }
-
-    /// Serialises `record` with postcard, appends it and waits until it is durable.
-    pub fn append_record_and_wait<T: Serialize + ?Sized>(
-        &self,
-        record: &T,
-    ) -> Result<Lsn, WalError> {
-        let payload = postcard::to_allocvec(record).map_err(WalError::Encode)?;
-        self.append_and_wait(&payload)
-    }
-
-    /// Runs `f` on the log under the lock: to compact it, or read its counters.
-    pub fn with_wal<R>(&self, f: impl FnOnce(&mut Wal<D>) -> R) -> Result<R, WalError> {
-        let mut state = self.lock()?;
-        let result = f(&mut state.wal);
-        // `f` may have synced or compacted: waiters may be durable now.
-        self.synced.notify_all();
-        Ok(result)
-    }
-
-    /// `fdatasync`s issued so far.
-    pub fn sync_count(&self) -> Result<u64, WalError> {
-        self.with_wal(|wal| wal.sync_count())
-    }
-
-    /// Takes the log back.
-    pub fn into_inner(self) -> Result<Wal<D>, WalError> {
-        self.state
-            .into_inner()
-            .map(|s| s.wal)
-            .map_err(|_| WalError::Poisoned)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frames(payloads: &[&[u8]]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for p in payloads {
-            encode_frame(p, &mut out);
-        }
-        out
-    }
-
-    #[test]
-    fn frame_layout_is_len_crc_payload() {
-        let out = frames(&[b"abc"]);
-        assert_eq!(&out[0..4], &3u32.to_le_bytes());
-        let mut covered = 3u32.to_le_bytes().to_vec();
-        covered.extend_from_slice(b"abc");
-        assert_eq!(&out[4..8], &crc32c::crc32c(&covered).to_le_bytes());
-        assert_eq!(&out[8..], b"abc");
-    }
-
-    #[test]
-    fn zeros_are_not_a_record() {
-        assert!(matches!(
-            decode_frame(&[0u8; 64], 0),
-            Err(FrameError::Checksum { .. })
-        ));
-        let (records, end) = scan(&[0u8; 64]);
-        assert!(records.is_empty());
-        assert!(matches!(end, ScanEnd::TornTail { offset: 0, .. }));
-    }
-
-    #[test]
-    fn scan_tells_a_torn_tail_from_corruption() {
-        let data = frames(&[b"one", b"two", b"three"]);
-        assert_eq!(scan(&data).0.len(), 3);
-        assert_eq!(scan(&data).1, ScanEnd::Clean);
-
-        for cut in 0..data.len() {
-            let (records, end) = scan(&data[..cut]);
-            let whole = records.last().map_or(0, |r| r.end);
-            if whole == cut {
-                assert_eq!(end, ScanEnd::Clean);
-            } else {
-                assert!(
-                    matches!(end, ScanEnd::TornTail { offset, .. } if offset == whole),
-                    "cut={cut}"
-                );
-            }
-        }
-
-        let second = HEADER_LEN + 3;
-        for at in second..second + HEADER_LEN + 3 {
-            let mut bad = data.clone();
-            bad[at] ^= 0x40;
-            let (records, end) = scan(&bad);
-            assert_eq!(records.len(), 1);
-            assert!(
-                matches!(end, ScanEnd::Corrupt { offset, next_valid, .. } if offset == second && next_valid == 2 * second),
-                "at={at}: {end:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn file_names_round_trip() {
-        assert!(matches!(
-            parse_name(&segment_name(Lsn(42))),
-            FileKind::Segment(Lsn(42))
-        ));
-        assert!(matches!(parse_name(&tmp_name(Lsn(42))), FileKind::Tmp));
-        for other in [
-            "wal-1.log",
-            "wal-0000000000000000000x.log",
-            "x-00000000000000000000.log",
-            "wal-00000000000000000001.bak",
-        ] {
-            assert!(matches!(parse_name(other), FileKind::Other), "{other}");
-        }
-        assert!(matches!(
-            parse_name("wal-99999999999999999999.log"),
-            FileKind::Other
-        ));
+        assert!(self.len_bytes >= SEGMENT_HEADER_LEN as u64);
+        // A snapshot segment always holds at least its snapshot frame.
+        assert!(
+            self.base == Lsn::ZERO || self.len_bytes >= (SEGMENT_HEADER_LEN + HEADER_LEN) as u64
+        );
     }
 }
