@@ -127,7 +127,7 @@ mod recovery;
 
 pub use format::{
     FORMAT_VERSION, HEADER_LEN, LSN_MAX, RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SEGMENT_MAGIC,
-    SNAPSHOT_LEN_MAX, SYNC_MARK_LEN,
+    SNAPSHOT_LEN_MAX, SYNC_MARK_COPIES, SYNC_MARK_LEN,
 };
 pub use group_commit::GroupCommit;
 pub use recovery::READ_CHUNK_LEN;
@@ -341,6 +341,9 @@ pub struct RecoveryStats {
     pub offsets_probed: u64,
     /// The largest capacity of the read buffer, in bytes.
     pub buffer_len_max: usize,
+    /// Damaged first copies of a sync mark, skipped because the second copy is
+    /// intact and names the same record.
+    pub marks_skipped: u64,
 }
 
 impl Recovered {
@@ -671,7 +674,7 @@ impl<D: Disk> Wal<D> {
         let result = self.disk.append(&self.segment, &frame);
         self.frame = frame;
         self.io(result, "append")?;
-        self.len_bytes += SYNC_MARK_LEN as u64;
+        self.len_bytes += (SYNC_MARK_COPIES * SYNC_MARK_LEN) as u64;
         let result = self.disk.syncer(&self.segment);
         let syncer = self.io(result, "sync")?;
         self.sync_count += 1;

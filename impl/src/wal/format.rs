@@ -45,6 +45,11 @@ pub const SYNC_MARK_BODY_LEN: usize = 8;
 /// Bytes of a whole sync-mark frame.
 pub const SYNC_MARK_LEN: usize = HEADER_LEN + SYNC_MARK_BODY_LEN;
 
+/// Copies of the sync mark written before each sync. Two, so that one contiguous
+/// overwrite shorter than `SYNC_MARK_LEN + 2` bytes cannot damage the last synced
+/// record and every mark behind it.
+pub const SYNC_MARK_COPIES: usize = 2;
+
 const _: () = assert!(RECORD_LEN_MAX <= u32::MAX as usize);
 const _: () = assert!(SNAPSHOT_LEN_MAX >= RECORD_LEN_MAX as u64);
 
@@ -150,9 +155,11 @@ pub(crate) fn encode_frame(kind: Kind, body: &[u8], out: &mut Vec<u8>) {
     assert_eq!((frame.kind, frame.len), (kind, out.len() - start));
 }
 
-/// Appends a sync mark for `lsn` to `out`.
+/// Appends the sync mark for `lsn`, [`SYNC_MARK_COPIES`] times, to `out`.
 pub(crate) fn encode_sync_mark(lsn: Lsn, out: &mut Vec<u8>) {
-    encode_frame(Kind::SyncMark, &lsn.0.to_le_bytes(), out);
+    for _ in 0..SYNC_MARK_COPIES {
+        encode_frame(Kind::SyncMark, &lsn.0.to_le_bytes(), out);
+    }
 }
 
 /// A valid frame at the start of a buffer.
@@ -323,7 +330,8 @@ mod tests {
     fn sync_marks_are_recognised_in_constant_work() {
         let mut out = Vec::new();
         encode_sync_mark(Lsn(7), &mut out);
-        assert_eq!(out.len(), SYNC_MARK_LEN);
+        assert_eq!(out.len(), SYNC_MARK_COPIES * SYNC_MARK_LEN);
+        assert!(is_sync_mark(&out[SYNC_MARK_LEN..]));
         assert!(is_sync_mark(&out));
         let frame = decode_frame(&out).unwrap();
         assert_eq!(frame.mark_lsn(&out), Lsn(7));

@@ -102,6 +102,17 @@ impl<D: Disk> Reader<'_, D> {
         Ok((frame, &window[..len]))
     }
 
+    /// Whether a valid sync mark naming `lsn` starts exactly at `at`.
+    fn is_mark_copy_at(&mut self, at: u64, lsn: Lsn) -> Result<bool, WalError> {
+        if at + SYNC_MARK_LEN as u64 > self.file_len {
+            return Ok(false);
+        }
+        let window = self.window(at, SYNC_MARK_LEN)?;
+        let window = &window[..SYNC_MARK_LEN];
+        Ok(is_sync_mark(window)
+            && decode_frame(window).expect("a valid mark").mark_lsn(window) == lsn)
+    }
+
     /// The offset of the first valid sync mark at or after `from`, if any. Looks
     /// at each offset once, with constant work: linear in the bytes searched.
     fn find_sync_mark(&mut self, from: u64) -> Result<Option<u64>, WalError> {
@@ -198,6 +209,20 @@ pub(crate) fn scan<D: Disk>(
         let (frame, window) = reader.frame_at(offset)?;
         let frame = match frame {
             Ok(frame) => frame,
+            Err(_) if reader.is_mark_copy_at(offset + SYNC_MARK_LEN as u64, lsn_last)? => {
+                // A damaged first copy of a mark: the intact copy right after it
+                // names the last record before the damage, so the damaged bytes
+                // held no record (a record there would make the copy name a later
+                // LSN). Nothing is lost; the copy stands for both.
+                tracing::warn!(
+                    segment = name,
+                    offset,
+                    "skipped a damaged copy of a sync mark"
+                );
+                reader.stats.marks_skipped += 1;
+                offset += SYNC_MARK_LEN as u64;
+                continue;
+            }
             Err(reason) => {
                 return match reader.find_sync_mark(offset + 1)? {
                     Some(next_valid) => Err(WalError::Corrupt {
