@@ -527,6 +527,9 @@ impl<D: Disk> Wal<D> {
         let base = match segments.pop() {
             Some(base) => base,
             None => {
+                // A `.tmp` of a creation that did not finish is reused, not a leftover.
+                let tmp = tmp_name(Lsn::ZERO);
+                leftovers.retain(|name| *name != tmp);
                 write_segment(&mut disk, Lsn::ZERO, None, &mut frame)
                     .map_err(|(op, file, source)| WalError::Io { op, file, source })?;
                 Lsn::ZERO

@@ -709,6 +709,36 @@ fn crash_at_every_step_of_compaction_leaves_old_or_new_log() {
     crash_at_every_step_of_compaction(b"snapshot");
 }
 
+/// Creating the first segment (a `.tmp`, synced, renamed) can be cut by a crash
+/// after any disk operation: the next open finds no log or a complete empty one,
+/// never a `.log` without its header.
+#[test]
+fn crash_at_every_step_of_creating_the_log_leaves_no_log_or_an_empty_one() {
+    for step in 0.. {
+        let disk = SimDisk::new();
+        disk.fail_after(Some(step));
+        let done = Wal::open(disk.clone()).is_ok();
+        for seed in 0..24u64 {
+            let disk = disk.fork();
+            if seed == 0 {
+                disk.crash_drop_unsynced();
+            } else {
+                disk.crash(&mut ChaCha8Rng::seed_from_u64(seed));
+            }
+            let (mut wal, recovered) =
+                Wal::open(disk.clone()).unwrap_or_else(|e| panic!("step={step} seed={seed}: {e}"));
+            assert_eq!(recovered, Recovered::default(), "step={step} seed={seed}");
+            assert_eq!(disk.list().unwrap(), vec![wal.segment().to_owned()]);
+            wal.append(b"first").unwrap();
+            wal.sync().unwrap();
+        }
+        if done {
+            break;
+        }
+        assert!(step < 100, "creation never finished");
+    }
+}
+
 /// The same with a snapshot of three parts: a crash between parts never leaves
 /// a partial snapshot in place.
 #[test]
@@ -797,6 +827,13 @@ enum Op {
         ops: u64,
         seed: u64,
     },
+    /// On a copy of the disk: overwrite `len` bytes of the live segment at a
+    /// fraction `at` of its length (durably), then open the copy.
+    Rot {
+        at: f64,
+        len: usize,
+        seed: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -807,6 +844,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<u64>().prop_map(Op::Crash),
         1 => Just(Op::Reopen),
         1 => (0u64..8, any::<u64>()).prop_map(|(ops, seed)| Op::CompactCrash { ops, seed }),
+        2 => (0.0..1.0f64, 1usize..=16, any::<u64>()).prop_map(|(at, len, seed)| Op::Rot { at, len, seed }),
     ]
 }
 
@@ -871,6 +909,27 @@ proptest! {
                     prop_assert_eq!(&payloads(&recovered), &log);
                     durable = log.len();
                     wal = w;
+                }
+                Op::Rot { at, len, seed } => {
+                    // Damage is refused with a typed error, or loses nothing synced.
+                    use rand::Rng;
+                    let copy = disk.fork();
+                    let segment = wal.segment().to_owned();
+                    let file_len = copy.read(&segment).unwrap().len();
+                    let start = ((file_len as f64 * at) as usize).min(file_len - 1);
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    for offset in start..(start + len).min(file_len) {
+                        prop_assert!(copy.flip_byte(&segment, offset, rng.random_range(1..=255u8)));
+                    }
+                    match Wal::open(copy) {
+                        Ok((_, recovered)) => {
+                            check_prefix(&recovered, &log, durable)?;
+                        }
+                        Err(e @ (WalError::Io { .. } | WalError::Poisoned)) => {
+                            prop_assert!(false, "not a data error: {e}");
+                        }
+                        Err(_) => {}
+                    }
                 }
                 Op::CompactCrash { ops, seed } => {
                     snapshots += 1;
