@@ -62,6 +62,14 @@
 //! tail never has a mark behind it. A mark whose LSN is not the LSN of the record
 //! before it is [`WalError::MarkMismatch`].
 //!
+//! Marks are written in [`SYNC_MARK_COPIES`] (two) copies, in one append, so that
+//! short damage cannot hit the last record and every mark behind it. A damaged copy
+//! is skipped (one mark's length) when that is provably all it held: right after a
+//! first copy, with a mark's length of file left (the copies were one append, and a
+//! torn append would have ended the file earlier); or right before an intact copy
+//! naming the last record before the damage (a record in the damaged bytes would
+//! make that copy name a later LSN).
+//!
 //! The snapshot of a compacted segment was synced before its rename: any bad frame
 //! in it is [`WalError::SnapshotDamaged`]. After the pass, `open` appends a sync
 //! mark if the last records are not covered by one (a process crash can leave
@@ -71,11 +79,13 @@
 //!
 //! What the rule can and cannot tell apart:
 //!
-//! - Damage to any record that a completed sync covered is an error, as long as the
-//!   mark of that sync (or of any later sync) is intact. Damage that covers a record
-//!   *and* every later mark (contiguous damage running to the end of the file
-//!   through the last mark) looks exactly like a torn write and is cut off.
-//! - Damage to the last mark alone is cut off as a torn tail; no record is lost.
+//! - Damage to any record that a completed sync covered is an error, as long as a
+//!   copy of the mark of that sync (or of any later sync) is intact. Damage that
+//!   covers a record *and* every later mark (contiguous damage of at least 19 bytes
+//!   running to the end of the file through both copies of the last mark) looks
+//!   exactly like a torn write and is cut off: that record is lost silently.
+//! - Damage to one copy of a mark is skipped; damage to both copies of the last
+//!   mark is cut off as a torn tail. No record is lost either way.
 //! - Damage to records that no sync covered is cut off with everything after it,
 //!   even if valid unsynced records follow: they were never acknowledged.
 //! - The rule assumes that a crash keeps a *prefix* of the unsynced writes (see
@@ -85,7 +95,7 @@
 //!   the hole were never acknowledged.
 //! - A torn record whose surviving bytes contain a valid sync mark frame (17
 //!   specific bytes with a matching crc32c) is reported as `Corrupt`. For random
-//!   bytes the chance is about 2⁻⁶⁴ per offset; a payload could embed one on
+//!   bytes the chance is about 2⁻⁷² per offset; a payload could embed one on
 //!   purpose, which makes a torn write of it a refusal to open (not a loss).
 //!
 //! Recovery is linear: each frame is checksummed once, and the search for a mark

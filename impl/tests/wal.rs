@@ -79,7 +79,7 @@ on_both_disks!(
     round_trip,
     torn_tail_is_truncated_durably,
     flipped_byte_in_an_unsynced_last_record_is_truncated,
-    flipped_byte_in_the_last_sync_mark_is_harmless,
+    flipped_byte_in_a_sync_mark_is_harmless,
     flipped_byte_in_a_synced_record_is_corrupt,
     length_past_eof_at_tail_is_truncated,
     compaction_then_reopen_yields_snapshot_and_tail,
@@ -231,39 +231,58 @@ fn flipped_byte_in_an_unsynced_last_record_is_truncated<E: FreshLike>(env: &E) {
     }
 }
 
-/// The mark of the last sync damaged: every record is still there. A damaged
-/// first copy is skipped (the second names the same record); a damaged second
-/// copy is cut off as a torn tail (the first covers the records).
-fn flipped_byte_in_the_last_sync_mark_is_harmless<E: FreshLike>(env: &E) {
+/// A damaged copy of a sync mark, the last one or one in the middle of the log:
+/// every record is still there, nothing is cut, and the log goes on. (A damaged
+/// first copy is followed by an intact copy naming the same record; a damaged
+/// second copy follows a first copy, written in the same append.)
+fn flipped_byte_in_a_sync_mark_is_harmless<E: FreshLike>(env: &E) {
     let records: [&[u8]; 3] = [b"first", b"second", b"third!"];
     let mark = SEGMENT_HEADER_LEN + records.iter().map(|r| frame_len(r)).sum::<usize>();
-    for at in mark..mark + MARKS_LEN {
-        let sub = E::fresh_like(env);
-        let segment = write_log(&sub, &records);
-        flip(&mut sub.disk(), &segment, at);
-        let (mut wal, recovered) = open(&sub);
-        assert_eq!(payloads(&recovered), bytes(&records), "at={at}");
-        let second = mark + SYNC_MARK_LEN;
-        if at < second {
-            assert_eq!(recovered.truncated, None, "at={at}");
+    for middle in [false, true] {
+        for at in mark..mark + MARKS_LEN {
+            let sub = E::fresh_like(env);
+            let segment = write_log(&sub, &records);
+            if middle {
+                let (mut wal, _) = open(&sub);
+                wal.append(b"later").unwrap();
+                wal.sync().unwrap();
+            }
+            flip(&mut sub.disk(), &segment, at);
+            let (mut wal, recovered) = open(&sub);
+            let want = if middle {
+                bytes(&[b"first", b"second", b"third!", b"later"])
+            } else {
+                bytes(&records)
+            };
+            assert_eq!(payloads(&recovered), want, "middle={middle} at={at}");
+            assert_eq!(recovered.truncated, None, "middle={middle} at={at}");
             assert_eq!(wal.recovery_stats().marks_skipped, 1, "at={at}");
-        } else {
-            assert_eq!(
-                recovered.truncated.as_ref().map(|t| t.offset),
-                Some(second as u64),
-                "at={at}"
+            // The log goes on, and damage to its records is still an error.
+            wal.append(b"fourth").unwrap();
+            wal.sync().unwrap();
+            drop(wal);
+            flip(&mut sub.disk(), &segment, SEGMENT_HEADER_LEN + 1);
+            assert!(
+                matches!(Wal::open(sub.disk()), Err(WalError::Corrupt { .. })),
+                "middle={middle} at={at}"
             );
         }
-        // The log goes on, and damage to its records is still an error.
-        wal.append(b"fourth").unwrap();
-        wal.sync().unwrap();
-        drop(wal);
-        flip(&mut sub.disk(), &segment, SEGMENT_HEADER_LEN + 1);
-        assert!(
-            matches!(Wal::open(sub.disk()), Err(WalError::Corrupt { .. })),
-            "at={at}"
-        );
     }
+}
+
+/// Both copies of the last mark damaged, and nothing after them: a torn tail,
+/// cut off; the records before it are intact.
+#[test]
+fn both_copies_of_the_last_mark_damaged_are_cut_off() {
+    let env = SimEnv::new();
+    let records: [&[u8]; 2] = [b"first", b"second"];
+    let segment = write_log(&env, &records);
+    let mark = SEGMENT_HEADER_LEN + records.iter().map(|r| frame_len(r)).sum::<usize>();
+    flip(&mut env.disk(), &segment, mark + 3);
+    flip(&mut env.disk(), &segment, mark + SYNC_MARK_LEN + 3);
+    let (_, recovered) = open(&env);
+    assert_eq!(payloads(&recovered), bytes(&records));
+    assert_eq!(recovered.truncated.map(|t| t.offset), Some(mark as u64));
 }
 
 /// Finding 5: damage to any synced record, the last one included, is an error

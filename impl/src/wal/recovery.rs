@@ -9,7 +9,7 @@
 
 use super::format::{
     decode_frame, decode_header, is_sync_mark, may_be_sync_mark, Frame, Kind, HEADER_LEN,
-    RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SNAPSHOT_LEN_MAX, SYNC_MARK_LEN,
+    RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SNAPSHOT_LEN_MAX, SYNC_MARK_COPIES, SYNC_MARK_LEN,
 };
 use super::{io_error, Entry, FrameError, Lsn, RecoveryStats, WalError};
 use crate::disk::Disk;
@@ -84,7 +84,8 @@ impl<D: Disk> Reader<'_, D> {
         let need = match head.get(0..4) {
             Some(len) => {
                 let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-                HEADER_LEN + len.min(RECORD_LEN_MAX)
+                // Too large a length is refused from the header alone.
+                HEADER_LEN + if len > RECORD_LEN_MAX { 0 } else { len }
             }
             None => HEADER_LEN,
         };
@@ -205,10 +206,29 @@ pub(crate) fn scan<D: Disk>(
 
     let mut lsn_last = base;
     let mut lsn_marked = base;
+    // Copies of the current sync mark seen (valid or skipped) since the last record.
+    let mut copies = 0usize;
     while offset < file_len {
         let (frame, window) = reader.frame_at(offset)?;
         let frame = match frame {
             Ok(frame) => frame,
+            Err(_)
+                if copies % SYNC_MARK_COPIES != 0 && offset + SYNC_MARK_LEN as u64 <= file_len =>
+            {
+                // A damaged later copy of a mark: the copies are written in one
+                // append, so after a first copy the next `SYNC_MARK_LEN` bytes were
+                // the next copy, and they are all on disk (a torn append would end
+                // the file before them). Nothing is lost; the first copy stands.
+                tracing::warn!(
+                    segment = name,
+                    offset,
+                    "skipped a damaged copy of a sync mark"
+                );
+                reader.stats.marks_skipped += 1;
+                copies += 1;
+                offset += SYNC_MARK_LEN as u64;
+                continue;
+            }
             Err(_) if reader.is_mark_copy_at(offset + SYNC_MARK_LEN as u64, lsn_last)? => {
                 // A damaged first copy of a mark: the intact copy right after it
                 // names the last record before the damage, so the damaged bytes
@@ -220,6 +240,7 @@ pub(crate) fn scan<D: Disk>(
                     "skipped a damaged copy of a sync mark"
                 );
                 reader.stats.marks_skipped += 1;
+                copies += 1;
                 offset += SYNC_MARK_LEN as u64;
                 continue;
             }
@@ -243,6 +264,7 @@ pub(crate) fn scan<D: Disk>(
         };
         match frame.kind {
             Kind::Record => {
+                copies = 0;
                 lsn_last = Lsn(lsn_last.0 + 1);
                 visit(Entry {
                     lsn: lsn_last,
@@ -261,6 +283,7 @@ pub(crate) fn scan<D: Disk>(
                     });
                 }
                 lsn_marked = mark;
+                copies += 1;
             }
             Kind::SnapshotPart | Kind::SnapshotEnd => {
                 return Err(WalError::Misplaced {
