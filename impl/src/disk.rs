@@ -515,6 +515,18 @@ impl SimDisk {
         self.state.borrow_mut().crash(None);
     }
 
+    /// Disk loss: every file and name, synced or not, is gone, as if the disk were
+    /// replaced by a blank one. Every clone of this handle sees the blank disk; a
+    /// log opened on it afterwards starts empty.
+    pub fn wipe(&self) {
+        let mut state = self.state.borrow_mut();
+        let ops = state.ops;
+        *state = SimState {
+            ops,
+            ..SimState::default()
+        };
+    }
+
     /// Lets `ops` more mutating operations (create, append, truncate, sync,
     /// rename, remove, sync_dir) succeed, then fails every later one until the
     /// next crash. `None` lifts the limit.
@@ -740,6 +752,22 @@ mod tests {
                 "seed={seed}: {content:?}"
             );
         }
+    }
+
+    #[test]
+    fn sim_wipe_loses_synced_files_for_every_clone() {
+        let mut disk = SimDisk::new();
+        disk.create("a").unwrap();
+        disk.append("a", b"synced").unwrap();
+        disk.sync("a").unwrap();
+        disk.sync_dir().unwrap();
+        let other = disk.clone();
+        other.wipe();
+        assert!(disk.list().unwrap().is_empty());
+        disk.crash_drop_unsynced();
+        assert!(disk.list().unwrap().is_empty(), "nothing comes back");
+        disk.create("b").unwrap();
+        assert_eq!(other.list().unwrap(), vec!["b".to_owned()]);
     }
 
     #[test]
