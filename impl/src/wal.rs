@@ -549,13 +549,11 @@ impl<D: Disk> Wal<D> {
         // if they are segments: a file this log did not write is never deleted.
         for old in segments {
             let name = segment_name(old);
-            let mut header = [0u8; SEGMENT_HEADER_LEN];
-            let head = match disk.read_exact_at(&name, 0, &mut header) {
-                Ok(()) => &header[..],
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => &[][..],
-                Err(e) => return Err(io_error("read", &name)(e)),
-            };
-            format::decode_header(head, old).map_err(|reason| WalError::NotASegment {
+            let len = disk.file_len(&name).map_err(io_error("stat", &name))?;
+            let mut header = vec![0u8; len.min(SEGMENT_HEADER_LEN as u64) as usize];
+            disk.read_exact_at(&name, 0, &mut header)
+                .map_err(io_error("read", &name))?;
+            format::decode_header(&header, old).map_err(|reason| WalError::NotASegment {
                 segment: name.clone(),
                 reason,
             })?;
