@@ -23,7 +23,7 @@ pub struct CheckArgs {
     dfs: bool,
     /// Checker threads (default: every core). `--threads 1` with BFS gives the
     /// shortest counterexamples.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::args::threads)]
     threads: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -33,7 +33,6 @@ pub struct CheckArgs {
 impl CheckArgs {
     fn options(&self) -> Result<RunOptions<'static>, UsageError> {
         let threads = match self.threads {
-            Some(0) => return Err(UsageError("--threads must be at least 1".into())),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
@@ -77,7 +76,10 @@ fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
     opts.progress = Some(&print_progress);
     let report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&report)
+        let mut value = serde_json::to_value(&report)
+            .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
+        type_config(&mut value["config"]);
+        let text = serde_json::to_string_pretty(&value)
             .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
         println!("{text}");
     } else {
@@ -122,7 +124,7 @@ fn print_report(report: &Report, settings: &Settings) {
             println!("      {note}");
         }
         if let Some(steps) = &p.counterexample {
-            println!("      counterexample ({} steps):", steps.len());
+            println!("      counterexample ({}):", plural(steps.len(), "step"));
             for (i, step) in steps.iter().enumerate() {
                 println!("      {:>3}. {step}", i + 1);
             }
@@ -179,6 +181,55 @@ fn flags_for(settings: &Settings) -> String {
     s
 }
 
+/// Column widths of the all-models table, known before the first row is
+/// checked so rows print as they finish. The "actual" column comes last: a long
+/// list of failed properties cannot push another column out of line.
+struct Widths {
+    model: usize,
+    variant: usize,
+    expected: usize,
+}
+
+impl Widths {
+    fn of(entries: &[&dyn ModelEntry]) -> Widths {
+        let mut w = Widths {
+            model: "model".len(),
+            variant: "variant".len(),
+            expected: "all hold".len(),
+        };
+        for entry in entries {
+            let info = entry.info();
+            w.model = w.model.max(info.name.chars().count());
+            for v in &info.variants {
+                w.variant = w.variant.max(v.name.chars().count());
+                if let Some(p) = v.expected_violation {
+                    w.expected = w.expected.max(expected_fails(p).chars().count());
+                }
+            }
+        }
+        w
+    }
+
+    /// One line of the table: model, variant, unique states, time, verdict,
+    /// expected, actual.
+    fn line(&self, cells: [&str; 7]) -> String {
+        let [model, variant, unique, time, verdict, expected, actual] = cells;
+        format!(
+            "{model:<mw$}  {variant:<vw$}  {unique:>12}  {time:>7}  {verdict:<10}  {expected:<ew$}  {actual}",
+            mw = self.model,
+            vw = self.variant,
+            ew = self.expected,
+        )
+        .trim_end()
+        .to_owned()
+    }
+}
+
+/// The "expected" cell of a bug or limitation row.
+fn expected_fails(property: &str) -> String {
+    format!("{property} fails")
+}
+
 /// One row of the all-models table.
 #[derive(serde::Serialize)]
 struct Row {
@@ -198,7 +249,7 @@ fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row 
     let (expected, ok) = match (variant.kind, variant.expected_violation) {
         (VariantKind::Correct, _) | (_, None) => ("all hold".to_string(), failed.is_empty()),
         (_, Some(p)) => (
-            format!("{p} fails"),
+            expected_fails(p),
             report
                 .property(p)
                 .is_some_and(|r| matches!(r.status, Status::Violated | Status::NotFound)),
@@ -226,10 +277,11 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     let opts = args.options()?;
     let start = Instant::now();
     let mut rows = Vec::new();
+    let widths = Widths::of(&catalog::all());
     if !args.json {
         println!(
-            "{:<18} {:<28} {:>12} {:>8}  {:<32} {:<40}",
-            "model", "variant", "unique", "time", "expected", "actual"
+            "{}",
+            widths.line(["model", "variant", "unique", "time", "verdict", "expected", "actual"])
         );
     }
     for entry in catalog::all() {
@@ -240,14 +292,16 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
             let row = judge(entry, &variant, &report);
             if !args.json {
                 println!(
-                    "{:<18} {:<28} {:>12} {:>7.1}s  {:<32} {:<40} {}",
-                    row.model,
-                    row.variant,
-                    thousands(row.unique_states),
-                    row.elapsed_ms as f64 / 1000.0,
-                    row.expected,
-                    row.actual,
-                    if row.ok { "ok" } else { "UNEXPECTED" }
+                    "{}",
+                    widths.line([
+                        row.model,
+                        row.variant,
+                        &thousands(row.unique_states),
+                        &format!("{:.1}s", row.elapsed_ms as f64 / 1000.0),
+                        if row.ok { "ok" } else { "UNEXPECTED" },
+                        &row.expected,
+                        &row.actual,
+                    ])
                 );
                 let _ = std::io::stdout().flush();
             }
@@ -313,4 +367,102 @@ pub fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// `1 step`, `2 steps`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The configuration of a report as JSON values of their own type: counts are
+/// numbers, `on`/`off` switches are booleans, names stay strings.
+fn type_config(config: &mut serde_json::Value) {
+    let Some(map) = config.as_object_mut() else {
+        return;
+    };
+    for value in map.values_mut() {
+        let typed = match value.as_str() {
+            Some("on" | "true" | "yes") => serde_json::Value::Bool(true),
+            Some("off" | "false" | "no") => serde_json::Value::Bool(false),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) => n.into(),
+                Err(_) => continue,
+            },
+            None => continue,
+        };
+        *value = typed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_stays_aligned_with_long_cells() {
+        let widths = Widths::of(&catalog::all());
+        let header = widths.line([
+            "model", "variant", "unique", "time", "verdict", "expected", "actual",
+        ]);
+        let long_expected = (widths.expected - " fails".len()).max(1);
+        let rows = [
+            widths.line([
+                "ack-retry",
+                "no-dedup",
+                "1,234",
+                "0.1s",
+                "ok",
+                "exactly-once fails",
+                "exactly-once, no-loss, no-phantom, all-delivered, eventually-delivered fails",
+            ]),
+            widths.line([
+                "two-phase-commit",
+                "coordinator-never-recovers",
+                "123,456,789",
+                "1234.5s",
+                "UNEXPECTED",
+                &expected_fails(&"p".repeat(long_expected)),
+                "all hold",
+            ]),
+        ];
+        let column = |line: &str, n: usize| {
+            // The start of the n-th column: after n runs of two or more spaces.
+            let mut at = 0;
+            for _ in 0..n {
+                let gap = line[at..].find("  ").unwrap() + at;
+                at = gap + line[gap..].find(|c: char| c != ' ').unwrap();
+            }
+            at
+        };
+        for row in &rows {
+            for n in [4, 5, 6] {
+                assert_eq!(column(row, n), column(&header, n), "{header}\n{row}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_step_is_singular() {
+        assert_eq!(plural(1, "step"), "1 step");
+        assert_eq!(plural(0, "step"), "0 steps");
+        assert_eq!(plural(12, "step"), "12 steps");
+    }
+
+    #[test]
+    fn configuration_counts_and_switches_are_json_numbers_and_booleans() {
+        let mut config = serde_json::json!({
+            "senders": "2", "network": "ordered", "symmetry": "off", "recovers": "on"
+        });
+        type_config(&mut config);
+        assert_eq!(
+            config,
+            serde_json::json!({
+                "senders": 2, "network": "ordered", "symmetry": false, "recovers": true
+            })
+        );
+    }
 }

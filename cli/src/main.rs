@@ -3,6 +3,7 @@
 //! Exit status: 0 when every expectation is met, 1 when a property is violated
 //! (or a simulation breaks an invariant), 2 for bad usage or configuration.
 
+mod args;
 mod check;
 mod list;
 mod sim;
@@ -56,22 +57,22 @@ pub struct SettingsArgs {
     #[arg(long)]
     variant: Option<String>,
     /// ack-retry: number of senders.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     senders: Option<u32>,
     /// ack-retry: messages per sender.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     messages: Option<u32>,
     /// Crashes per behaviour, of any actor.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     crashes: Option<u32>,
     /// ack-retry: unordered | unordered-dup | ordered (all lossy).
     #[arg(long)]
     network: Option<String>,
     /// two-phase models: number of participants (resource managers).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     participants: Option<u32>,
     /// two-phase-commit: transactions the client runs one after another.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
     transactions: Option<u32>,
     /// two-phase models: symmetry reduction over participants.
     #[arg(long)]
@@ -105,7 +106,11 @@ impl SettingsArgs {
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    restore_default_sigpipe();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return args::report(&error),
+    };
     let result = match cli.command {
         Command::List { json } => list::run(json),
         Command::Check(args) => check::run(&args),
@@ -122,5 +127,16 @@ fn main() -> ExitCode {
             eprintln!("eo: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Lets `eo list | head` end quietly: with the default SIGPIPE action a closed
+/// pipe ends the process, where Rust's runtime would have `println!` panic.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; it only
+    // restores the signal's default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -52,7 +52,11 @@ fn check_json_reports_the_default_configuration() {
     assert_eq!(v["model"], "ack-retry");
     assert_eq!(v["variant"], "correct");
     assert_eq!(v["unique_states"], 32_805);
-    assert_eq!(v["config"]["senders"], "2");
+    assert_eq!(
+        v["config"]["senders"], 2,
+        "configuration counts are numbers"
+    );
+    assert_eq!(v["config"]["network"], "unordered");
     let statuses: Vec<(String, String)> = v["properties"]
         .as_array()
         .unwrap()
@@ -122,6 +126,17 @@ fn bad_input_is_a_one_line_error_with_exit_two() {
         &["check", "ack-retry", "--threads", "0"],
         &["check", "--senders", "2"],
         &["explore", "nope"],
+        // clap's parse errors: negative numbers, non-numbers, unknown flags,
+        // missing values and commands.
+        &["check", "ack-retry", "--messages", "-1"],
+        &["check", "ack-retry", "--senders", "x"],
+        &["check", "ack-retry", "--bogus"],
+        &["check", "ack-retry", "--variant"],
+        &["sim", "ack-retry", "--loss", "-0.1"],
+        &["sim", "ack-retry", "--seed", "-1"],
+        &["sim"],
+        &["explore"],
+        &[],
     ];
     for args in cases {
         let out = eo(args);
@@ -131,11 +146,119 @@ fn bad_input_is_a_one_line_error_with_exit_two() {
         assert!(err.starts_with("eo: "), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-    // clap's own usage errors also exit 2.
+}
+
+#[test]
+fn every_range_error_has_one_wording() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["check", "ack-retry", "--senders", "0"],
+            "eo: --senders 0 is out of range: it must be between 1 and 4",
+        ),
+        (
+            &["check", "ack-retry", "--threads", "0"],
+            "eo: --threads 0 is out of range: it must be between 1 and 1024",
+        ),
+        (
+            &["check", "ack-retry", "--messages", "-1"],
+            "eo: --messages -1 is out of range: it must be 0 or more",
+        ),
+        (
+            &["sim", "ack-retry", "--loss", "2"],
+            "eo: --loss 2 is out of range: it must be at least 0 and below 1",
+        ),
+        (
+            &["sim", "ack-retry", "--loss", "-0.1"],
+            "eo: --loss -0.1 is out of range: it must be at least 0 and below 1",
+        ),
+        (
+            &["sim", "ack-retry", "--dup", "1.5"],
+            "eo: --dup 1.5 is out of range: it must be between 0 and 1",
+        ),
+        (
+            &["sim", "ack-retry", "--messages", "0"],
+            "eo: --messages 0 is out of range: it must be between 1 and 10000000",
+        ),
+        (
+            &["sim", "two-phase-commit", "--participants", "1"],
+            "eo: --participants 1 is out of range: it must be between 2 and 16",
+        ),
+        (
+            &["sim", "ack-retry", "--runs", "0"],
+            "eo: --runs 0 is out of range: it must be between 1 and 1000000",
+        ),
+        (
+            &["sim", "ack-retry", "--crashes", "10001"],
+            "eo: --crashes 10001 is out of range: it must be between 0 and 10000",
+        ),
+    ];
+    for (args, wording) in cases {
+        let out = eo(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with(wording), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // An unknown flag names the command whose help lists the right ones.
+    let err = stderr(&eo(&["sim", "ack-retry", "--bogus"]));
     assert_eq!(
-        eo(&["check", "ack-retry", "--senders", "x"]).status.code(),
-        Some(2)
+        err.trim_end(),
+        "eo: unexpected argument '--bogus' found (see 'eo sim ack-retry --help')"
     );
+    // Help and version are not errors.
+    let help = eo(&["check", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("Usage: eo check"));
+}
+
+#[test]
+fn a_closed_pipe_ends_eo_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eo"))
+        .args(["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before eo writes: like `eo list | head -0`.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_counterexample_counts_its_steps_in_words() {
+    let out = eo(&[
+        "check",
+        "ack-retry",
+        "--variant",
+        "no-dedup",
+        "--senders",
+        "1",
+        "--messages",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let counted = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("counterexample ("))
+        .unwrap_or_else(|| panic!("no counterexample in {text}"));
+    let (n, rest) = counted.split_once(' ').unwrap();
+    let n: usize = n.parse().unwrap();
+    let noun = if n == 1 { "step):" } else { "steps):" };
+    assert_eq!(rest, noun, "{text}");
+    let numbered = text
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .split_once(". ")
+                .is_some_and(|(k, _)| k.parse::<usize>().is_ok())
+        })
+        .count();
+    assert_eq!(numbered, n, "{text}");
 }
 
 fn free_port() -> u16 {
@@ -205,4 +328,71 @@ fn explore_serves_html_and_status_json_and_refuses_a_busy_port() {
     assert_eq!(busy.status.code(), Some(2));
     assert!(stderr(&busy).contains("cannot serve the Explorer"));
     assert!(stdout(&busy).is_empty());
+}
+
+/// Every key of `value`, at any depth.
+fn keys(value: &serde_json::Value, into: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                into.insert(k.clone());
+                keys(v, into);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| keys(v, into)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_json_field_is_documented_in_docs_cli_md() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md"))
+        .expect("docs/cli.md");
+    let runs: &[&[&str]] = &[
+        &["list", "--json"],
+        &[
+            "check",
+            "ack-retry",
+            "--variant",
+            "no-dedup",
+            "--senders",
+            "1",
+            "--json",
+        ],
+        &["check", "ack-retry", "--network", "unordered-dup", "--json"],
+        &[
+            "sim",
+            "ack-retry",
+            "--seed",
+            "1",
+            "--messages",
+            "20",
+            "--json",
+        ],
+        &[
+            "sim",
+            "two-phase-commit",
+            "--seed",
+            "1",
+            "--transactions",
+            "20",
+            "--json",
+        ],
+    ];
+    let mut found = std::collections::BTreeSet::new();
+    for args in runs {
+        keys(&json(&eo(args)), &mut found);
+    }
+    // Config keys are flag names, documented with the models (`eo list`).
+    let config: Vec<String> = json(&eo(&["check", "ack-retry", "--json"]))["config"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let missing: Vec<&String> = found
+        .iter()
+        .filter(|k| !config.contains(k) && !doc.contains(&format!("`{k}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in docs/cli.md: {missing:?}");
 }
