@@ -2,10 +2,11 @@
 
 use crate::{SettingsArgs, UsageError};
 use clap::Args;
-use eo_models::catalog::{self, ModelEntry, Settings, VariantInfo, VariantKind};
+use eo_models::catalog::{self, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
 use eo_models::check::{Progress, Report, RunOptions, Search, Status};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -28,6 +29,11 @@ pub struct CheckArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Write a sequence diagram of every counterexample and every `sometimes`
+    /// example into DIR, one SVG file per property
+    /// (MODEL-VARIANT-PROPERTY.svg); DIR is created if missing.
+    #[arg(long, value_name = "DIR")]
+    svg: Option<PathBuf>,
 }
 
 impl CheckArgs {
@@ -85,11 +91,48 @@ fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
     } else {
         print_report(&report, &settings);
     }
+    if let Some(dir) = &args.svg {
+        write_pictures(&entry.info(), &report, dir)?;
+    }
     Ok(if report.all_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes the picture of every counterexample and every example in `report`
+/// into `dir`, naming each file on stderr.
+pub fn write_pictures(info: &ModelInfo, report: &Report, dir: &Path) -> Result<(), UsageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+    for p in &report.properties {
+        let (steps, violated) = match (&p.counterexample, &p.example) {
+            (Some(steps), _) => (steps, true),
+            (None, Some(steps)) => (steps, false),
+            (None, None) => continue,
+        };
+        let about = info
+            .properties
+            .iter()
+            .find(|i| i.name == p.name)
+            .map_or("", |i| i.about);
+        let picture = crate::svg::Picture {
+            model: &report.model,
+            variant: &report.variant,
+            property: p.name,
+            expectation: p.expectation,
+            about,
+            violated,
+            steps,
+            final_state: p.final_state.as_deref(),
+        };
+        let path = dir.join(picture.file_name());
+        std::fs::write(&path, picture.render())
+            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn print_report(report: &Report, settings: &Settings) {
@@ -289,6 +332,9 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
             let report = entry
                 .check(&variant.settings, &opts)
                 .map_err(|e| UsageError(format!("{} {}: {e}", entry.info().name, variant.name)))?;
+            if let Some(dir) = &args.svg {
+                write_pictures(&entry.info(), &report, dir)?;
+            }
             let row = judge(entry, &variant, &report);
             if !args.json {
                 println!(

@@ -7,6 +7,7 @@ mod args;
 mod check;
 mod list;
 mod sim;
+mod svg;
 
 use clap::{Args, Parser, Subcommand};
 use eo_models::catalog::Settings;
