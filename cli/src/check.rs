@@ -5,7 +5,6 @@ use clap::Args;
 use eo_models::catalog::{self, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
 use eo_models::check::{Progress, Report, RunOptions, Search, Status};
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -107,9 +106,9 @@ pub fn write_pictures(info: &ModelInfo, report: &Report, dir: &Path) -> Result<(
     std::fs::create_dir_all(dir)
         .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
     for p in &report.properties {
-        let (steps, violated) = match (&p.counterexample, &p.example) {
-            (Some(steps), _) => (steps, true),
-            (None, Some(steps)) => (steps, false),
+        let (steps, kind) = match (&p.counterexample, &p.example) {
+            (Some(steps), _) => (steps, crate::svg::Kind::Violation),
+            (None, Some(steps)) => (steps, crate::svg::Kind::Example),
             (None, None) => continue,
         };
         let about = info
@@ -123,7 +122,7 @@ pub fn write_pictures(info: &ModelInfo, report: &Report, dir: &Path) -> Result<(
             property: p.name,
             expectation: p.expectation,
             about,
-            violated,
+            kind,
             steps,
             final_state: p.final_state.as_deref(),
         };
@@ -195,7 +194,7 @@ fn print_report(report: &Report, settings: &Settings) {
 }
 
 /// The command-line flags that reproduce `settings`.
-fn flags_for(settings: &Settings) -> String {
+pub fn flags_for(settings: &Settings) -> String {
     let mut s = String::new();
     if let Some(v) = &settings.variant {
         s += &format!(" --variant {v}");
@@ -381,25 +380,6 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     } else {
         ExitCode::from(1)
     })
-}
-
-pub fn explore(
-    model: &str,
-    settings: &Settings,
-    address: SocketAddr,
-) -> Result<ExitCode, UsageError> {
-    let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
-    // Refuse a busy address before announcing anything (the model crate checks
-    // again right before serving).
-    drop(
-        std::net::TcpListener::bind(address)
-            .map_err(|e| UsageError(format!("cannot serve the Explorer on {address}: {e}")))?,
-    );
-    println!("Serving the Stateright Explorer for {model} at http://{address}/ (Ctrl-C to stop)");
-    entry
-        .explore(settings, address)
-        .map_err(|e| UsageError(e.0))?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `1234567` as `1,234,567`.

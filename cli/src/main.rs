@@ -5,6 +5,7 @@
 
 mod args;
 mod check;
+mod explore;
 mod list;
 mod sim;
 mod svg;
@@ -35,7 +36,8 @@ enum Command {
     },
     /// Model-check one model, or with no model every model and variant (a table).
     Check(check::CheckArgs),
-    /// Serve the Stateright Explorer for a model.
+    /// Serve the Stateright Explorer for a model, with every property evaluated
+    /// on the state shown (see docs/cli.md).
     Explore {
         /// The model to explore (see `eo list`).
         model: String,
@@ -44,6 +46,10 @@ enum Command {
         /// Where to serve (loopback by default).
         #[arg(long, default_value = "127.0.0.1:3000")]
         address: SocketAddr,
+        /// Show Stateright's internal bookkeeping (`timers_set`,
+        /// `random_choices`) in the state text.
+        #[arg(long)]
+        internals: bool,
     },
     /// Run the deterministic simulator: the reference implementation under
     /// faults, checked against a ghost history.
@@ -119,7 +125,15 @@ fn main() -> ExitCode {
             model,
             settings,
             address,
-        } => check::explore(&model, &settings.to_settings(), address),
+            internals,
+        } => {
+            let settings = settings.to_settings();
+            let flags = check::flags_for(&eo_models::catalog::Settings {
+                variant: None,
+                ..settings.clone()
+            });
+            explore::run(&model, &settings, flags, address, internals)
+        }
         Command::Sim(args) => sim::run(&args),
     };
     match result {

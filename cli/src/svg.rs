@@ -16,7 +16,19 @@
 use crate::check::plural;
 use std::fmt::Write;
 
-/// What a picture shows: a property's counterexample or example.
+/// What a path is drawn for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A counterexample to the property.
+    Violation,
+    /// An example of a `sometimes` property.
+    Example,
+    /// The path to the state the Explorer shows (no property).
+    Explored,
+}
+
+/// What a picture shows: a property's counterexample or example, or the path
+/// to the state shown in the Explorer.
 pub struct Picture<'a> {
     pub model: &'a str,
     pub variant: &'a str,
@@ -25,8 +37,7 @@ pub struct Picture<'a> {
     pub expectation: &'a str,
     /// What the property says, in one line (from `eo list`).
     pub about: &'a str,
-    /// True for a violation, false for a `sometimes` example.
-    pub violated: bool,
+    pub kind: Kind,
     pub steps: &'a [String],
     /// The durable facts of the last state, `; `-separated.
     pub final_state: Option<&'a str>,
@@ -40,22 +51,17 @@ impl Picture<'_> {
 
     /// The headline: what went wrong (or what was shown possible).
     pub fn title(&self) -> String {
-        if self.violated {
-            format!(
-                "{} · {}: {} is violated in {}",
-                self.model,
-                self.variant,
-                self.property,
-                plural(self.steps.len(), "step")
-            )
-        } else {
-            format!(
-                "{} · {}: an example of {} in {}",
-                self.model,
-                self.variant,
-                self.property,
-                plural(self.steps.len(), "step")
-            )
+        let (model, variant, steps) = (self.model, self.variant, plural(self.steps.len(), "step"));
+        match self.kind {
+            Kind::Violation => format!(
+                "{model} · {variant}: {} is violated in {steps}",
+                self.property
+            ),
+            Kind::Example => format!(
+                "{model} · {variant}: an example of {} in {steps}",
+                self.property
+            ),
+            Kind::Explored => format!("{model} · {variant}: the state shown, after {steps}"),
         }
     }
 
@@ -70,7 +76,7 @@ impl Picture<'_> {
 
     /// Title and subtitle, shared by both pictures.
     fn header(&self, svg: &mut String) {
-        let subtitle = format!("{} {}: {}", self.expectation, self.property, self.about);
+        let subtitle = self.subtitle();
         let _ = writeln!(
             svg,
             "<text x='{MARGIN}' y='28' class='title'>{}</text>",
@@ -88,7 +94,11 @@ impl Picture<'_> {
         let Some(state) = self.final_state else {
             return;
         };
-        let label = if self.violated { "then" } else { "reached" };
+        let label = match self.kind {
+            Kind::Violation => "then",
+            Kind::Example => "reached",
+            Kind::Explored => "durable facts",
+        };
         let _ = writeln!(
             svg,
             "<text x='{MARGIN}' y='{top}' class='state-head'>{label}:</text>"
@@ -116,8 +126,17 @@ impl Picture<'_> {
         })
     }
 
+    /// What the property demands (empty for an explored path).
+    fn subtitle(&self) -> String {
+        if self.kind == Kind::Explored {
+            String::new()
+        } else {
+            format!("{} {}: {}", self.expectation, self.property, self.about)
+        }
+    }
+
     fn header_width(&self) -> usize {
-        let subtitle = format!("{} {}: {}", self.expectation, self.property, self.about);
+        let subtitle = self.subtitle();
         MARGIN + (text_width(&self.title()) * 14 / 12).max(text_width(&subtitle))
     }
 
@@ -567,7 +586,7 @@ mod tests {
             property: "exactly-once",
             expectation: "always",
             about: "no message id appears twice in the receiver's durable ledger",
-            violated: true,
+            kind: Kind::Violation,
             steps,
             final_state: Some("receiver ledger [s0#0, s0#0]; crashes 0"),
         }

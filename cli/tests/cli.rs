@@ -396,3 +396,139 @@ fn every_json_field_is_documented_in_docs_cli_md() {
         .collect();
     assert!(missing.is_empty(), "not in docs/cli.md: {missing:?}");
 }
+
+/// Starts `eo explore ARGS` on a free loopback port; returns the port.
+fn explore(args: &[&str]) -> (Serving, u16) {
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let server = Serving(
+        Command::new(env!("CARGO_BIN_EXE_eo"))
+            .arg("explore")
+            .args(args)
+            .args(["--address", &address])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(port, "/.status").is_none() {
+        assert!(Instant::now() < deadline, "the Explorer did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (server, port)
+}
+
+fn body_json(response: &str) -> serde_json::Value {
+    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[test]
+fn the_explorer_names_what_it_serves_and_marks_properties_on_the_state_shown() {
+    let (_server, port) = explore(&["ack-retry", "--variant", "no-dedup", "--senders", "1"]);
+    // The model line names the model, the variant and the flags.
+    let status = body_json(&http_get(port, "/.status").unwrap());
+    assert_eq!(
+        status["model"],
+        "ack-retry · variant no-dedup · --senders 1 (other flags at their defaults)"
+    );
+    let page = http_get(port, "/").unwrap();
+    assert!(
+        page.contains("<title>ack-retry · variant no-dedup · --senders 1"),
+        "{page}"
+    );
+    assert!(page.contains("id='eo-state-properties'"), "{page}");
+
+    // The counterexample's path, from the checker.
+    let report = json(&eo(&[
+        "check",
+        "ack-retry",
+        "--variant",
+        "no-dedup",
+        "--senders",
+        "1",
+        "--json",
+    ]));
+    let path = report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "exactly-once")
+        .unwrap()["explorer_path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (before, last) = path.rsplit_once('/').unwrap();
+
+    // Every property evaluated on the state at the end of the path.
+    let at = body_json(&http_get(port, &format!("/.eo/state/{path}")).unwrap());
+    let holds = |name: &str| {
+        at["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["holds"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(!holds("exactly-once"), "{at}");
+    assert!(holds("no-loss"), "{at}");
+    assert!(
+        at["summary"].as_str().unwrap().contains("[s0#0, s0#0]"),
+        "{at}"
+    );
+    assert!(at["svg"].as_str().unwrap().contains("receiver"), "{at}");
+
+    // Stateright's own marks for that state say it breaks exactly-once
+    // (its page showed "Safety holds" there), and its state text leaves out
+    // the bookkeeping.
+    let next = body_json(&http_get(port, &format!("/.states/{before}")).unwrap());
+    let step = next
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["actionIndex"].as_u64() == last.parse().ok())
+        .unwrap();
+    let mark = step["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[1] == "exactly-once")
+        .unwrap();
+    assert_eq!(mark[2], path.as_str(), "{step}");
+    let no_loss = step["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[1] == "no-loss")
+        .unwrap();
+    assert!(no_loss[2].is_null(), "{step}");
+    let state = step["state"].as_str().unwrap();
+    assert!(
+        !state.contains("timers_set") && !state.contains("random_choices"),
+        "{state}"
+    );
+
+    // A path that is not one is a 404 with the reason, not a crash.
+    let bad = http_get(port, "/.eo/state/0/999").unwrap();
+    assert!(bad.starts_with("HTTP/1.1 404"), "{bad}");
+}
+
+#[test]
+fn explore_with_a_bad_configuration_is_a_one_line_error() {
+    let out = eo(&[
+        "explore",
+        "ack-retry",
+        "--senders",
+        "9",
+        "--address",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "eo: --senders 9 is out of range: it must be between 1 and 4"
+    );
+}

@@ -48,6 +48,7 @@ pub type SystemAction<A> =
     ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
 
 /// A system of named actors with a total crash budget. See the module docs.
+#[derive(Clone)]
 pub struct System<A, C>
 where
     A: Actor,
