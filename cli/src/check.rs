@@ -1,6 +1,6 @@
-//! `eo check` and `eo explore`.
+//! `eo check`.
 
-use crate::{SettingsArgs, UsageError};
+use crate::UsageError;
 use clap::Args;
 use eo_models::catalog::{self, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
 use eo_models::check::{Progress, Report, RunOptions, Search, Status};
@@ -9,29 +9,28 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// The flags of `eo check` itself; a model's own flags come with its
+/// subcommand (see `crate::per_model`). Each is global: it may follow the model.
 #[derive(Args)]
+#[command(next_help_heading = "Search and output")]
 pub struct CheckArgs {
-    /// The model to check (see `eo list`); without it, every model and variant.
-    model: Option<String>,
-    #[command(flatten)]
-    settings: SettingsArgs,
     /// Breadth-first search (default): shortest counterexamples with one thread.
-    #[arg(long, conflicts_with = "dfs")]
+    #[arg(long, global = true, conflicts_with = "dfs")]
     bfs: bool,
     /// Depth-first search: less memory, longer counterexamples.
-    #[arg(long)]
+    #[arg(long, global = true)]
     dfs: bool,
     /// Checker threads (default: every core). `--threads 1` with BFS gives the
     /// shortest counterexamples.
-    #[arg(long, allow_negative_numbers = true, value_parser = crate::args::threads)]
+    #[arg(long, global = true, allow_negative_numbers = true, value_parser = crate::args::threads)]
     threads: Option<usize>,
     /// Print one JSON object instead of text.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
     /// Write a sequence diagram of every counterexample and every `sometimes`
     /// example into DIR, one SVG file per property
     /// (MODEL-VARIANT-PROPERTY.svg); DIR is created if missing.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR")]
     svg: Option<PathBuf>,
 }
 
@@ -49,18 +48,12 @@ impl CheckArgs {
     }
 }
 
-pub fn run(args: &CheckArgs) -> Result<ExitCode, UsageError> {
-    match &args.model {
-        Some(model) => check_one(args, model),
-        None => {
-            if !args.settings.is_empty() {
-                return Err(UsageError(
-                    "configuration flags need a model: eo check <model> [flags] (see eo list)"
-                        .into(),
-                ));
-            }
-            check_all(args)
-        }
+/// Checks one model (its name and settings from its subcommand) or, without
+/// one, every model and variant.
+pub fn run(args: &CheckArgs, model: Option<(&str, Settings)>) -> Result<ExitCode, UsageError> {
+    match model {
+        Some((model, settings)) => check_one(args, model, settings),
+        None => check_all(args),
     }
 }
 
@@ -74,9 +67,8 @@ fn print_progress(p: &Progress) {
     );
 }
 
-fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
+fn check_one(args: &CheckArgs, model: &str, settings: Settings) -> Result<ExitCode, UsageError> {
     let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
-    let settings = args.settings.to_settings();
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
     let report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;

@@ -7,10 +7,11 @@ mod args;
 mod check;
 mod explore;
 mod list;
+mod per_model;
 mod sim;
 mod svg;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use eo_models::catalog::Settings;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -34,7 +35,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Model-check one model, or with no model every model and variant (a table).
+    /// Model-check one model (`eo check MODEL --help` lists its flags), or with
+    /// no model every model and variant (a table).
     Check(check::CheckArgs),
     /// Serve the Stateright Explorer for a model, with every property evaluated
     /// on the state shown (see docs/cli.md).
@@ -103,24 +105,33 @@ impl SettingsArgs {
             coordinator_never_recovers: self.coordinator_never_recovers,
         }
     }
-
-    fn is_empty(&self) -> bool {
-        self.variant.is_none() && self.to_settings().given().is_empty()
-    }
 }
 
 /// A failure to report on one line with exit status 2.
+#[derive(Debug)]
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
-    let cli = match Cli::try_parse() {
+    let command = Cli::command().mut_subcommand("check", |check| {
+        check
+            .subcommands(per_model::commands())
+            .subcommand_value_name("MODEL")
+            .subcommand_help_heading("Models")
+            .disable_help_subcommand(true)
+    });
+    let matches = match command.try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => return args::report(&error),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => return args::report(&error),
     };
     let result = match cli.command {
         Command::List { json } => list::run(json),
-        Command::Check(args) => check::run(&args),
+        Command::Check(args) => model_of_check(&matches)
+            .and_then(|model| check::run(&args, model.as_ref().map(|(m, s)| (*m, s.clone())))),
         Command::Explore {
             model,
             settings,
@@ -154,4 +165,18 @@ fn restore_default_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// The model `eo check` was given, as its subcommand, with its settings.
+fn model_of_check(matches: &ArgMatches) -> Result<Option<(&'static str, Settings)>, UsageError> {
+    let Some((name, sub)) = matches
+        .subcommand_matches("check")
+        .and_then(ArgMatches::subcommand)
+    else {
+        return Ok(None);
+    };
+    let entry = eo_models::catalog::find(name).map_err(|e| UsageError(e.0))?;
+    let info = entry.info();
+    let settings = per_model::settings(&info, sub)?;
+    Ok(Some((info.name, settings)))
 }

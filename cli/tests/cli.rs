@@ -532,3 +532,61 @@ fn explore_with_a_bad_configuration_is_a_one_line_error() {
         "eo: --senders 9 is out of range: it must be between 1 and 4"
     );
 }
+
+#[test]
+fn each_model_help_lists_its_own_flags_with_defaults_and_limits() {
+    let list = json(&eo(&["list", "--json"]));
+    let models = list["models"].as_array().unwrap();
+    for model in models {
+        let name = model["name"].as_str().unwrap();
+        let out = eo(&["check", name, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        let help = stdout(&out);
+        assert!(help.contains(&format!("Usage: eo check {name}")), "{help}");
+        for flag in model["flags"].as_array().unwrap() {
+            let flag_name = flag["name"].as_str().unwrap();
+            let default = flag["default"].as_str().unwrap();
+            let line = help
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("--{flag_name}")))
+                .unwrap_or_else(|| panic!("{name} --help lacks --{flag_name}: {help}"));
+            assert!(line.contains(&format!("[default: {default}]")), "{line}");
+        }
+        // No other model's flags.
+        let own: Vec<&str> = model["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        for other in models.iter().flat_map(|m| m["flags"].as_array().unwrap()) {
+            let other = other["name"].as_str().unwrap();
+            if !own.contains(&other) {
+                assert!(
+                    !help.contains(&format!("--{other} ")),
+                    "{name} shows --{other}"
+                );
+            }
+        }
+        for variant in model["variants"].as_array().unwrap() {
+            if variant["kind"] == "bug" {
+                assert!(help.contains(variant["name"].as_str().unwrap()), "{help}");
+            }
+        }
+    }
+    // The limits are in the help text: two-phase-commit's participants.
+    let help = stdout(&eo(&["check", "two-phase-commit", "--help"]));
+    assert!(help.contains("participants (1 to 5"), "{help}");
+    // Search and output flags may follow the model.
+    let out = eo(&[
+        "check",
+        "two-phase-spec",
+        "--participants",
+        "2",
+        "--json",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["config"]["participants"], 2);
+}
