@@ -104,7 +104,13 @@ pub fn one_line(error: &clap::Error) -> String {
             return format!("{flag} {value} {why}");
         }
         (ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand, _, _)
-        | (ErrorKind::MissingSubcommand, _, _) => "a command is missing".to_owned(),
+        | (ErrorKind::MissingSubcommand, _, _) => {
+            if rendered.contains("<MODEL>") {
+                "a model is missing".to_owned()
+            } else {
+                "a command is missing".to_owned()
+            }
+        }
         (ErrorKind::MissingRequiredArgument, _, _) => match error.get(ContextKind::InvalidArg) {
             Some(ContextValue::Strings(missing)) => format!("{} is missing", missing.join(", ")),
             _ => "an argument is missing".to_owned(),

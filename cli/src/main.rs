@@ -38,73 +38,26 @@ enum Command {
     /// Model-check one model (`eo check MODEL --help` lists its flags), or with
     /// no model every model and variant (a table).
     Check(check::CheckArgs),
-    /// Serve the Stateright Explorer for a model, with every property evaluated
-    /// on the state shown (see docs/cli.md).
-    Explore {
-        /// The model to explore (see `eo list`).
-        model: String,
-        #[command(flatten)]
-        settings: SettingsArgs,
-        /// Where to serve (loopback by default).
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        address: SocketAddr,
-        /// Show Stateright's internal bookkeeping (`timers_set`,
-        /// `random_choices`) in the state text.
-        #[arg(long)]
-        internals: bool,
-    },
+    /// Serve the Stateright Explorer for a model (`eo explore MODEL --help`
+    /// lists its flags), with every property evaluated on the state shown.
+    Explore(ExploreArgs),
     /// Run the deterministic simulator: the reference implementation under
     /// faults, checked against a ghost history.
     Sim(sim::SimArgs),
 }
 
-/// The configuration flags of every model; each model takes the ones `eo list`
-/// shows for it and refuses the others.
-#[derive(Args, Clone, Debug, Default)]
-pub struct SettingsArgs {
-    /// The variant to check: `correct` (default) or a bug variant.
-    #[arg(long)]
-    variant: Option<String>,
-    /// ack-retry: number of senders.
-    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
-    senders: Option<u32>,
-    /// ack-retry: messages per sender.
-    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
-    messages: Option<u32>,
-    /// Crashes per behaviour, of any actor.
-    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
-    crashes: Option<u32>,
-    /// ack-retry: unordered | unordered-dup | ordered (all lossy).
-    #[arg(long)]
-    network: Option<String>,
-    /// two-phase models: number of participants (resource managers).
-    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
-    participants: Option<u32>,
-    /// two-phase-commit: transactions the client runs one after another.
-    #[arg(long, allow_negative_numbers = true, value_parser = args::count)]
-    transactions: Option<u32>,
-    /// two-phase models: symmetry reduction over participants.
-    #[arg(long)]
-    symmetry: bool,
-    /// two-phase-commit: the coordinator crashes and never recovers (2PC blocks).
-    #[arg(long)]
-    coordinator_never_recovers: bool,
-}
-
-impl SettingsArgs {
-    fn to_settings(&self) -> Settings {
-        Settings {
-            variant: self.variant.clone(),
-            senders: self.senders,
-            messages: self.messages,
-            crashes: self.crashes,
-            network: self.network.clone(),
-            participants: self.participants,
-            transactions: self.transactions,
-            symmetry: self.symmetry,
-            coordinator_never_recovers: self.coordinator_never_recovers,
-        }
-    }
+/// The flags of `eo explore` itself; the model and its flags come as a
+/// subcommand (see `per_model`). Each is global: it may follow the model.
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Serving")]
+pub struct ExploreArgs {
+    /// Where to serve (loopback by default).
+    #[arg(long, global = true, default_value = "127.0.0.1:3000")]
+    address: SocketAddr,
+    /// Show Stateright's internal bookkeeping (`timers_set`,
+    /// `random_choices`) in the state text.
+    #[arg(long, global = true)]
+    internals: bool,
 }
 
 /// A failure to report on one line with exit status 2.
@@ -113,13 +66,18 @@ pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
-    let command = Cli::command().mut_subcommand("check", |check| {
-        check
+    let with_models = |command: clap::Command| {
+        command
             .subcommands(per_model::commands())
             .subcommand_value_name("MODEL")
             .subcommand_help_heading("Models")
             .disable_help_subcommand(true)
-    });
+    };
+    let command = Cli::command()
+        .mut_subcommand("check", with_models)
+        .mut_subcommand("explore", |explore| {
+            with_models(explore).subcommand_required(true)
+        });
     let matches = match command.try_get_matches() {
         Ok(matches) => matches,
         Err(error) => return args::report(&error),
@@ -130,21 +88,21 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::List { json } => list::run(json),
-        Command::Check(args) => model_of_check(&matches)
+        Command::Check(args) => model_of(&matches, "check")
             .and_then(|model| check::run(&args, model.as_ref().map(|(m, s)| (*m, s.clone())))),
-        Command::Explore {
-            model,
-            settings,
-            address,
-            internals,
-        } => {
-            let settings = settings.to_settings();
-            let flags = check::flags_for(&eo_models::catalog::Settings {
-                variant: None,
-                ..settings.clone()
-            });
-            explore::run(&model, &settings, flags, address, internals)
-        }
+        Command::Explore(args) => match model_of(&matches, "explore") {
+            Ok(Some((model, settings))) => {
+                let flags = check::flags_for(&Settings {
+                    variant: None,
+                    ..settings.clone()
+                });
+                explore::run(model, &settings, flags, args.address, args.internals)
+            }
+            Ok(None) => Err(UsageError(
+                "a model is missing (see 'eo explore --help')".to_owned(),
+            )),
+            Err(e) => Err(e),
+        },
         Command::Sim(args) => sim::run(&args),
     };
     match result {
@@ -167,10 +125,14 @@ fn restore_default_sigpipe() {
     }
 }
 
-/// The model `eo check` was given, as its subcommand, with its settings.
-fn model_of_check(matches: &ArgMatches) -> Result<Option<(&'static str, Settings)>, UsageError> {
+/// The model `eo check` or `eo explore` (`command`) was given, as its
+/// subcommand, with its settings.
+fn model_of(
+    matches: &ArgMatches,
+    command: &str,
+) -> Result<Option<(&'static str, Settings)>, UsageError> {
     let Some((name, sub)) = matches
-        .subcommand_matches("check")
+        .subcommand_matches(command)
         .and_then(ArgMatches::subcommand)
     else {
         return Ok(None);

@@ -1,4 +1,4 @@
-//! `eo check MODEL`: one subcommand per model, built from the model's own flag
+//! `eo check MODEL` and `eo explore MODEL`: one subcommand per model, built from the model's own flag
 //! list (`ModelInfo::flags` in the catalogue), so `eo check MODEL --help` shows
 //! exactly that model's flags with their defaults and limits, and a new model
 //! brings its flags without touching the others.
@@ -32,7 +32,7 @@ pub fn command(info: &ModelInfo) -> Command {
             .long("variant")
             .value_name("VARIANT")
             .help(format!(
-                "The variant to check: {} [default: correct]",
+                "The variant: {} [default: correct]",
                 variants.join(", ")
             )),
     );

@@ -199,6 +199,11 @@ fn every_range_error_has_one_wording() {
         assert!(err.starts_with(wording), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+    let err = stderr(&eo(&["explore"]));
+    assert_eq!(
+        err.trim_end(),
+        "eo: a model is missing (see 'eo explore --help')"
+    );
     // An unknown flag names the command whose help lists the right ones.
     let err = stderr(&eo(&["sim", "ack-retry", "--bogus"]));
     assert_eq!(
