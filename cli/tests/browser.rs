@@ -215,12 +215,18 @@ impl Browser {
 
     /// The first element matching `css`, waiting for it to appear.
     fn find(&self, css: &str) -> String {
+        self.find_by("css selector", css)
+    }
+
+    /// The first element matching `selector` (`using`: `css selector` or
+    /// `xpath`), waiting for it to appear.
+    fn find_by(&self, using: &str, css: &str) -> String {
         let deadline = Instant::now() + WAIT_MAX;
         loop {
             let found = self.call(
                 "POST",
                 "/element",
-                Some(json!({ "using": "css selector", "value": css })),
+                Some(json!({ "using": using, "value": css })),
             );
             if let Ok(element) = found {
                 if let Some(id) = element.as_object().and_then(|o| o.values().next()) {
@@ -241,9 +247,13 @@ impl Browser {
     /// The visible text of the first element matching `css`, once `ready`
     /// accepts it.
     fn text_when(&self, css: &str, ready: impl Fn(&str) -> bool) -> String {
+        self.text_by_when("css selector", css, ready)
+    }
+
+    fn text_by_when(&self, using: &str, css: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT_MAX;
         loop {
-            let id = self.find(css);
+            let id = self.find_by(using, css);
             let text = self
                 .call("GET", &format!("/element/{id}/text"), None)
                 .ok()
@@ -423,6 +433,19 @@ fn the_explorer_in_chromium_follows_a_counterexample_for_every_model() {
         assert!(panel.contains(property), "{panel}");
         let model_line = browser.text_when("nav ul li", |t| t.contains(model));
         assert!(model_line.contains(variant), "{model_line}");
+        // Stateright's own "Current state?" marks: about this state, so the
+        // property it breaks reads as a counterexample, not "Safety holds".
+        browser.click("input[data-bind='checked: showCurrentStateProperties']");
+        let marks = browser.text_by_when(
+            "xpath",
+            "//h3[text()='Current state']/following-sibling::ul[1]",
+            |t| t.contains(property),
+        );
+        let line = marks
+            .lines()
+            .find(|l| l.ends_with(&format!("Always {property}")))
+            .unwrap_or_else(|| panic!("no mark for {property}: {marks}"));
+        assert!(line.contains("Counterexample found"), "{marks}");
         let file = screenshots.join(format!("{model}.png"));
         browser.screenshot(&file);
         let png = std::fs::read(&file).unwrap();
