@@ -595,3 +595,40 @@ fn each_model_help_lists_its_own_flags_with_defaults_and_limits() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["config"]["participants"], 2);
 }
+
+#[test]
+fn a_one_step_counterexample_is_one_step() {
+    // no-retry with one message: the network loses it, and nothing resends it.
+    let out = eo(&[
+        "check",
+        "ack-retry",
+        "--variant",
+        "no-retry",
+        "--senders",
+        "1",
+        "--messages",
+        "1",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("counterexample (1 step):"), "{text}");
+    assert!(!text.contains("(1 steps)"), "{text}");
+}
+
+#[test]
+fn the_readme_lists_every_variant_of_every_model() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    for model in json(&eo(&["list", "--json"]))["models"].as_array().unwrap() {
+        for variant in model["variants"].as_array().unwrap() {
+            let name = variant["name"].as_str().unwrap();
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README.md does not list {}'s variant `{name}`",
+                model["name"]
+            );
+        }
+    }
+}
