@@ -515,6 +515,18 @@ fn the_explorer_names_what_it_serves_and_marks_properties_on_the_state_shown() {
         !state.contains("timers_set") && !state.contains("random_choices"),
         "{state}"
     );
+    // What the page shows by default for a step: short, by actor name.
+    let outcome = step["outcome"].as_str().unwrap();
+    assert!(
+        outcome.starts_with("step: sender 0 → receiver: Data(0)\n"),
+        "{outcome}"
+    );
+    assert!(
+        outcome.contains("\nreceiver: ReceiverState { ledger: [s0#0, s0#0]"),
+        "{outcome}"
+    );
+    assert!(outcome.contains("\nin flight: "), "{outcome}");
+    assert!(!outcome.contains("Id("), "{outcome}");
 
     // A path that is not one is a 404 with the reason, not a crash.
     let bad = http_get(port, "/.eo/state/0/999").unwrap();
