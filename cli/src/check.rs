@@ -1,39 +1,42 @@
-//! `eo check` and `eo explore`.
+//! `eo check`.
 
-use crate::{SettingsArgs, UsageError};
+use crate::UsageError;
 use clap::Args;
-use eo_models::catalog::{self, ModelEntry, Settings, VariantInfo, VariantKind};
+use eo_models::catalog::{self, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
 use eo_models::check::{Progress, Report, RunOptions, Search, Status};
 use std::io::Write;
-use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// The flags of `eo check` itself; a model's own flags come with its
+/// subcommand (see `crate::per_model`). Each is global: it may follow the model.
 #[derive(Args)]
+#[command(next_help_heading = "Search and output")]
 pub struct CheckArgs {
-    /// The model to check (see `eo list`); without it, every model and variant.
-    model: Option<String>,
-    #[command(flatten)]
-    settings: SettingsArgs,
     /// Breadth-first search (default): shortest counterexamples with one thread.
-    #[arg(long, conflicts_with = "dfs")]
+    #[arg(long, global = true, conflicts_with = "dfs")]
     bfs: bool,
     /// Depth-first search: less memory, longer counterexamples.
-    #[arg(long)]
+    #[arg(long, global = true)]
     dfs: bool,
     /// Checker threads (default: every core). `--threads 1` with BFS gives the
     /// shortest counterexamples.
-    #[arg(long)]
+    #[arg(long, global = true, allow_negative_numbers = true, value_parser = crate::args::threads)]
     threads: Option<usize>,
     /// Print one JSON object instead of text.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: bool,
+    /// Write a sequence diagram of every counterexample and every `sometimes`
+    /// example into DIR, one SVG file per property
+    /// (MODEL-VARIANT-PROPERTY.svg); DIR is created if missing.
+    #[arg(long, global = true, value_name = "DIR")]
+    svg: Option<PathBuf>,
 }
 
 impl CheckArgs {
     fn options(&self) -> Result<RunOptions<'static>, UsageError> {
         let threads = match self.threads {
-            Some(0) => return Err(UsageError("--threads must be at least 1".into())),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
@@ -45,18 +48,12 @@ impl CheckArgs {
     }
 }
 
-pub fn run(args: &CheckArgs) -> Result<ExitCode, UsageError> {
-    match &args.model {
-        Some(model) => check_one(args, model),
-        None => {
-            if !args.settings.is_empty() {
-                return Err(UsageError(
-                    "configuration flags need a model: eo check <model> [flags] (see eo list)"
-                        .into(),
-                ));
-            }
-            check_all(args)
-        }
+/// Checks one model (its name and settings from its subcommand) or, without
+/// one, every model and variant.
+pub fn run(args: &CheckArgs, model: Option<(&str, Settings)>) -> Result<ExitCode, UsageError> {
+    match model {
+        Some((model, settings)) => check_one(args, model, settings),
+        None => check_all(args),
     }
 }
 
@@ -70,24 +67,63 @@ fn print_progress(p: &Progress) {
     );
 }
 
-fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
+fn check_one(args: &CheckArgs, model: &str, settings: Settings) -> Result<ExitCode, UsageError> {
     let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
-    let settings = args.settings.to_settings();
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
     let report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;
     if args.json {
-        let text = serde_json::to_string_pretty(&report)
+        let mut value = serde_json::to_value(&report)
+            .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
+        type_config(&mut value["config"]);
+        let text = serde_json::to_string_pretty(&value)
             .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
         println!("{text}");
     } else {
         print_report(&report, &settings);
+    }
+    if let Some(dir) = &args.svg {
+        write_pictures(&entry.info(), &report, dir)?;
     }
     Ok(if report.all_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes the picture of every counterexample and every example in `report`
+/// into `dir`, naming each file on stderr.
+pub fn write_pictures(info: &ModelInfo, report: &Report, dir: &Path) -> Result<(), UsageError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| UsageError(format!("cannot create {}: {e}", dir.display())))?;
+    for p in &report.properties {
+        let (steps, kind) = match (&p.counterexample, &p.example) {
+            (Some(steps), _) => (steps, crate::svg::Kind::Violation),
+            (None, Some(steps)) => (steps, crate::svg::Kind::Example),
+            (None, None) => continue,
+        };
+        let about = info
+            .properties
+            .iter()
+            .find(|i| i.name == p.name)
+            .map_or("", |i| i.about);
+        let picture = crate::svg::Picture {
+            model: &report.model,
+            variant: &report.variant,
+            property: p.name,
+            expectation: p.expectation,
+            about,
+            kind,
+            steps,
+            final_state: p.final_state.as_deref(),
+        };
+        let path = dir.join(picture.file_name());
+        std::fs::write(&path, picture.render())
+            .map_err(|e| UsageError(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn print_report(report: &Report, settings: &Settings) {
@@ -122,7 +158,7 @@ fn print_report(report: &Report, settings: &Settings) {
             println!("      {note}");
         }
         if let Some(steps) = &p.counterexample {
-            println!("      counterexample ({} steps):", steps.len());
+            println!("      counterexample ({}):", plural(steps.len(), "step"));
             for (i, step) in steps.iter().enumerate() {
                 println!("      {:>3}. {step}", i + 1);
             }
@@ -150,7 +186,7 @@ fn print_report(report: &Report, settings: &Settings) {
 }
 
 /// The command-line flags that reproduce `settings`.
-fn flags_for(settings: &Settings) -> String {
+pub fn flags_for(settings: &Settings) -> String {
     let mut s = String::new();
     if let Some(v) = &settings.variant {
         s += &format!(" --variant {v}");
@@ -179,6 +215,55 @@ fn flags_for(settings: &Settings) -> String {
     s
 }
 
+/// Column widths of the all-models table, known before the first row is
+/// checked so rows print as they finish. The "actual" column comes last: a long
+/// list of failed properties cannot push another column out of line.
+struct Widths {
+    model: usize,
+    variant: usize,
+    expected: usize,
+}
+
+impl Widths {
+    fn of(entries: &[&dyn ModelEntry]) -> Widths {
+        let mut w = Widths {
+            model: "model".len(),
+            variant: "variant".len(),
+            expected: "all hold".len(),
+        };
+        for entry in entries {
+            let info = entry.info();
+            w.model = w.model.max(info.name.chars().count());
+            for v in &info.variants {
+                w.variant = w.variant.max(v.name.chars().count());
+                if let Some(p) = v.expected_violation {
+                    w.expected = w.expected.max(expected_fails(p).chars().count());
+                }
+            }
+        }
+        w
+    }
+
+    /// One line of the table: model, variant, unique states, time, verdict,
+    /// expected, actual.
+    fn line(&self, cells: [&str; 7]) -> String {
+        let [model, variant, unique, time, verdict, expected, actual] = cells;
+        format!(
+            "{model:<mw$}  {variant:<vw$}  {unique:>12}  {time:>7}  {verdict:<10}  {expected:<ew$}  {actual}",
+            mw = self.model,
+            vw = self.variant,
+            ew = self.expected,
+        )
+        .trim_end()
+        .to_owned()
+    }
+}
+
+/// The "expected" cell of a bug or limitation row.
+fn expected_fails(property: &str) -> String {
+    format!("{property} fails")
+}
+
 /// One row of the all-models table.
 #[derive(serde::Serialize)]
 struct Row {
@@ -198,7 +283,7 @@ fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row 
     let (expected, ok) = match (variant.kind, variant.expected_violation) {
         (VariantKind::Correct, _) | (_, None) => ("all hold".to_string(), failed.is_empty()),
         (_, Some(p)) => (
-            format!("{p} fails"),
+            expected_fails(p),
             report
                 .property(p)
                 .is_some_and(|r| matches!(r.status, Status::Violated | Status::NotFound)),
@@ -226,10 +311,11 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     let opts = args.options()?;
     let start = Instant::now();
     let mut rows = Vec::new();
+    let widths = Widths::of(&catalog::all());
     if !args.json {
         println!(
-            "{:<18} {:<28} {:>12} {:>8}  {:<32} {:<40}",
-            "model", "variant", "unique", "time", "expected", "actual"
+            "{}",
+            widths.line(["model", "variant", "unique", "time", "verdict", "expected", "actual"])
         );
     }
     for entry in catalog::all() {
@@ -237,17 +323,22 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
             let report = entry
                 .check(&variant.settings, &opts)
                 .map_err(|e| UsageError(format!("{} {}: {e}", entry.info().name, variant.name)))?;
+            if let Some(dir) = &args.svg {
+                write_pictures(&entry.info(), &report, dir)?;
+            }
             let row = judge(entry, &variant, &report);
             if !args.json {
                 println!(
-                    "{:<18} {:<28} {:>12} {:>7.1}s  {:<32} {:<40} {}",
-                    row.model,
-                    row.variant,
-                    thousands(row.unique_states),
-                    row.elapsed_ms as f64 / 1000.0,
-                    row.expected,
-                    row.actual,
-                    if row.ok { "ok" } else { "UNEXPECTED" }
+                    "{}",
+                    widths.line([
+                        row.model,
+                        row.variant,
+                        &thousands(row.unique_states),
+                        &format!("{:.1}s", row.elapsed_ms as f64 / 1000.0),
+                        if row.ok { "ok" } else { "UNEXPECTED" },
+                        &row.expected,
+                        &row.actual,
+                    ])
                 );
                 let _ = std::io::stdout().flush();
             }
@@ -283,25 +374,6 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     })
 }
 
-pub fn explore(
-    model: &str,
-    settings: &Settings,
-    address: SocketAddr,
-) -> Result<ExitCode, UsageError> {
-    let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
-    // Refuse a busy address before announcing anything (the model crate checks
-    // again right before serving).
-    drop(
-        std::net::TcpListener::bind(address)
-            .map_err(|e| UsageError(format!("cannot serve the Explorer on {address}: {e}")))?,
-    );
-    println!("Serving the Stateright Explorer for {model} at http://{address}/ (Ctrl-C to stop)");
-    entry
-        .explore(settings, address)
-        .map_err(|e| UsageError(e.0))?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -313,4 +385,102 @@ pub fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+/// `1 step`, `2 steps`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The configuration of a report as JSON values of their own type: counts are
+/// numbers, `on`/`off` switches are booleans, names stay strings.
+fn type_config(config: &mut serde_json::Value) {
+    let Some(map) = config.as_object_mut() else {
+        return;
+    };
+    for value in map.values_mut() {
+        let typed = match value.as_str() {
+            Some("on" | "true" | "yes") => serde_json::Value::Bool(true),
+            Some("off" | "false" | "no") => serde_json::Value::Bool(false),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) => n.into(),
+                Err(_) => continue,
+            },
+            None => continue,
+        };
+        *value = typed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_stays_aligned_with_long_cells() {
+        let widths = Widths::of(&catalog::all());
+        let header = widths.line([
+            "model", "variant", "unique", "time", "verdict", "expected", "actual",
+        ]);
+        let long_expected = (widths.expected - " fails".len()).max(1);
+        let rows = [
+            widths.line([
+                "ack-retry",
+                "no-dedup",
+                "1,234",
+                "0.1s",
+                "ok",
+                "exactly-once fails",
+                "exactly-once, no-loss, no-phantom, all-delivered, eventually-delivered fails",
+            ]),
+            widths.line([
+                "two-phase-commit",
+                "coordinator-never-recovers",
+                "123,456,789",
+                "1234.5s",
+                "UNEXPECTED",
+                &expected_fails(&"p".repeat(long_expected)),
+                "all hold",
+            ]),
+        ];
+        let column = |line: &str, n: usize| {
+            // The start of the n-th column: after n runs of two or more spaces.
+            let mut at = 0;
+            for _ in 0..n {
+                let gap = line[at..].find("  ").unwrap() + at;
+                at = gap + line[gap..].find(|c: char| c != ' ').unwrap();
+            }
+            at
+        };
+        for row in &rows {
+            for n in [4, 5, 6] {
+                assert_eq!(column(row, n), column(&header, n), "{header}\n{row}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_step_is_singular() {
+        assert_eq!(plural(1, "step"), "1 step");
+        assert_eq!(plural(0, "step"), "0 steps");
+        assert_eq!(plural(12, "step"), "12 steps");
+    }
+
+    #[test]
+    fn configuration_counts_and_switches_are_json_numbers_and_booleans() {
+        let mut config = serde_json::json!({
+            "senders": "2", "network": "ordered", "symmetry": "off", "recovers": "on"
+        });
+        type_config(&mut config);
+        assert_eq!(
+            config,
+            serde_json::json!({
+                "senders": 2, "network": "ordered", "symmetry": false, "recovers": true
+            })
+        );
+    }
 }

@@ -3,11 +3,15 @@
 //! Exit status: 0 when every expectation is met, 1 when a property is violated
 //! (or a simulation breaks an invariant), 2 for bad usage or configuration.
 
+mod args;
 mod check;
+mod explore;
 mod list;
+mod per_model;
 mod sim;
+mod svg;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use eo_models::catalog::Settings;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,89 +35,74 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Model-check one model, or with no model every model and variant (a table).
+    /// Model-check one model (`eo check MODEL --help` lists its flags), or with
+    /// no model every model and variant (a table).
     Check(check::CheckArgs),
-    /// Serve the Stateright Explorer for a model.
-    Explore {
-        /// The model to explore (see `eo list`).
-        model: String,
-        #[command(flatten)]
-        settings: SettingsArgs,
-        /// Where to serve (loopback by default).
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        address: SocketAddr,
-    },
+    /// Serve the Stateright Explorer for a model (`eo explore MODEL --help`
+    /// lists its flags), with every property evaluated on the state shown.
+    Explore(ExploreArgs),
     /// Run the deterministic simulator: the reference implementation under
     /// faults, checked against a ghost history.
     Sim(sim::SimArgs),
 }
 
-/// The configuration flags of every model; each model takes the ones `eo list`
-/// shows for it and refuses the others.
-#[derive(Args, Clone, Debug, Default)]
-pub struct SettingsArgs {
-    /// The variant to check: `correct` (default) or a bug variant.
-    #[arg(long)]
-    variant: Option<String>,
-    /// ack-retry: number of senders.
-    #[arg(long)]
-    senders: Option<u32>,
-    /// ack-retry: messages per sender.
-    #[arg(long)]
-    messages: Option<u32>,
-    /// Crashes per behaviour, of any actor.
-    #[arg(long)]
-    crashes: Option<u32>,
-    /// ack-retry: unordered | unordered-dup | ordered (all lossy).
-    #[arg(long)]
-    network: Option<String>,
-    /// two-phase models: number of participants (resource managers).
-    #[arg(long)]
-    participants: Option<u32>,
-    /// two-phase-commit: transactions the client runs one after another.
-    #[arg(long)]
-    transactions: Option<u32>,
-    /// two-phase models: symmetry reduction over participants.
-    #[arg(long)]
-    symmetry: bool,
-    /// two-phase-commit: the coordinator crashes and never recovers (2PC blocks).
-    #[arg(long)]
-    coordinator_never_recovers: bool,
-}
-
-impl SettingsArgs {
-    fn to_settings(&self) -> Settings {
-        Settings {
-            variant: self.variant.clone(),
-            senders: self.senders,
-            messages: self.messages,
-            crashes: self.crashes,
-            network: self.network.clone(),
-            participants: self.participants,
-            transactions: self.transactions,
-            symmetry: self.symmetry,
-            coordinator_never_recovers: self.coordinator_never_recovers,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.variant.is_none() && self.to_settings().given().is_empty()
-    }
+/// The flags of `eo explore` itself; the model and its flags come as a
+/// subcommand (see `per_model`). Each is global: it may follow the model.
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Serving")]
+pub struct ExploreArgs {
+    /// Where to serve (loopback by default).
+    #[arg(long, global = true, default_value = "127.0.0.1:3000")]
+    address: SocketAddr,
+    /// Show Stateright's internal bookkeeping (`timers_set`,
+    /// `random_choices`) in the state text.
+    #[arg(long, global = true)]
+    internals: bool,
 }
 
 /// A failure to report on one line with exit status 2.
+#[derive(Debug)]
 pub struct UsageError(pub String);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    restore_default_sigpipe();
+    let with_models = |command: clap::Command| {
+        command
+            .subcommands(per_model::commands())
+            .subcommand_value_name("MODEL")
+            .subcommand_help_heading("Models")
+            .disable_help_subcommand(true)
+    };
+    let command = Cli::command()
+        .mut_subcommand("check", with_models)
+        .mut_subcommand("explore", |explore| {
+            with_models(explore).subcommand_required(true)
+        });
+    let matches = match command.try_get_matches() {
+        Ok(matches) => matches,
+        Err(error) => return args::report(&error),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => return args::report(&error),
+    };
     let result = match cli.command {
         Command::List { json } => list::run(json),
-        Command::Check(args) => check::run(&args),
-        Command::Explore {
-            model,
-            settings,
-            address,
-        } => check::explore(&model, &settings.to_settings(), address),
+        Command::Check(args) => model_of(&matches, "check")
+            .and_then(|model| check::run(&args, model.as_ref().map(|(m, s)| (*m, s.clone())))),
+        Command::Explore(args) => match model_of(&matches, "explore") {
+            Ok(Some((model, settings))) => {
+                let flags = check::flags_for(&Settings {
+                    variant: None,
+                    ..settings.clone()
+                });
+                explore::run(model, &settings, flags, args.address, args.internals)
+            }
+            Ok(None) => Err(UsageError(
+                "a model is missing (see 'eo explore --help')".to_owned(),
+            )),
+            Err(e) => Err(e),
+        },
         Command::Sim(args) => sim::run(&args),
     };
     match result {
@@ -123,4 +112,33 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Lets `eo list | head` end quietly: with the default SIGPIPE action a closed
+/// pipe ends the process, where Rust's runtime would have `println!` panic.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in `main`, before any thread exists; it only
+    // restores the signal's default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// The model `eo check` or `eo explore` (`command`) was given, as its
+/// subcommand, with its settings.
+fn model_of(
+    matches: &ArgMatches,
+    command: &str,
+) -> Result<Option<(&'static str, Settings)>, UsageError> {
+    let Some((name, sub)) = matches
+        .subcommand_matches(command)
+        .and_then(ArgMatches::subcommand)
+    else {
+        return Ok(None);
+    };
+    let entry = eo_models::catalog::find(name).map_err(|e| UsageError(e.0))?;
+    let info = entry.info();
+    let settings = per_model::settings(&info, sub)?;
+    Ok(Some((info.name, settings)))
 }

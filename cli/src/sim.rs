@@ -7,6 +7,7 @@
 //! size flag of another scenario is accepted by the parser (hidden) only to be
 //! refused with a one-line error naming the right scenario.
 
+use crate::args;
 use crate::UsageError;
 use clap::{Args, Subcommand};
 use eo_impl::sim::{
@@ -26,11 +27,12 @@ pub struct SimArgs {
 pub enum Scenario {
     /// Senders push transfers through durable outboxes to a receiver that
     /// applies each exactly once; faults, then healing, then invariant checks.
+    #[command(after_help = drawn_faults_help())]
     AckRetry {
         #[command(flatten)]
         common: CommonArgs,
-        /// Transfers per run, over all senders.
-        #[arg(long, default_value_t = 1_000)]
+        /// Transfers per run, over all senders (1 to 10000000).
+        #[arg(long, default_value_t = 1_000, allow_negative_numbers = true, value_parser = messages)]
         messages: u64,
         /// Not an ack-retry flag (two-phase-commit takes it); refused with a one-line error.
         #[arg(long, hide = true)]
@@ -42,14 +44,15 @@ pub enum Scenario {
     /// Clients run transfers between banks as two-phase-commit transactions
     /// (a debit at one participant, credits at others) through a coordinator;
     /// some participants vote no; faults, then healing, then invariant checks.
+    #[command(after_help = drawn_faults_help())]
     TwoPhaseCommit {
         #[command(flatten)]
         common: CommonArgs,
-        /// Transactions per run, over all clients.
-        #[arg(long, default_value_t = 1_000)]
+        /// Transactions per run, over all clients (1 to 1000000).
+        #[arg(long, default_value_t = 1_000, allow_negative_numbers = true, value_parser = transactions)]
         transactions: u64,
-        /// Participants (banks) in the cluster.
-        #[arg(long, default_value_t = 3)]
+        /// Participants (banks) in the cluster (2 to 16).
+        #[arg(long, default_value_t = 3, allow_negative_numbers = true, value_parser = participants)]
         participants: u32,
         /// Not a two-phase-commit flag (ack-retry takes it); refused with a one-line error.
         #[arg(long, hide = true)]
@@ -60,24 +63,28 @@ pub enum Scenario {
 /// Flags every scenario takes. Fault options left out are drawn from the seed.
 #[derive(Args, Debug)]
 pub struct CommonArgs {
-    /// The first run's seed (run i uses seed + i); random if omitted.
-    #[arg(long)]
+    /// The first run's seed (run i uses seed + i, wrapping after
+    /// 18446744073709551615); random if omitted, and printed.
+    #[arg(long, allow_negative_numbers = true, value_parser = args::seed)]
     seed: Option<u64>,
-    /// Number of runs.
-    #[arg(long, default_value_t = 1)]
+    /// Number of runs (1 to 1000000).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = runs)]
     runs: u64,
-    /// Probability that a message is lost during the fault phase, in [0, 1).
-    #[arg(long)]
+    /// Probability that a message is lost during the fault phase, at least 0
+    /// and below 1; drawn from each run's seed if omitted.
+    #[arg(long, allow_negative_numbers = true, value_parser = loss)]
     loss: Option<f64>,
-    /// Probability that a message is duplicated during the fault phase, in [0, 1].
-    #[arg(long)]
+    /// Probability that a message is duplicated during the fault phase, 0 to
+    /// 1; drawn from each run's seed if omitted.
+    #[arg(long, allow_negative_numbers = true, value_parser = unit_probability)]
     dup: Option<f64>,
     /// Probability that a message is delayed by up to 200 ms extra (reordered)
-    /// during the fault phase, in [0, 1].
-    #[arg(long)]
+    /// during the fault phase, 0 to 1; drawn from each run's seed if omitted.
+    #[arg(long, allow_negative_numbers = true, value_parser = unit_probability)]
     reorder: Option<f64>,
-    /// Crashes per run during the fault phase (any node, any point of a step).
-    #[arg(long)]
+    /// Crashes per run during the fault phase (any node, any point of a step),
+    /// 0 to 10000; drawn from each run's seed if omitted.
+    #[arg(long, allow_negative_numbers = true, value_parser = crashes)]
     crashes: Option<u32>,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -86,6 +93,57 @@ pub struct CommonArgs {
 
 /// Runs at most this many simulations per invocation.
 const RUNS_MAX: u64 = 1_000_000;
+/// The parsers of the scenario flags: every bound here is the one the
+/// simulator enforces, worded as every range is (see [`crate::args`]).
+fn messages(text: &str) -> Result<u64, String> {
+    args::whole(text, 1, ack_retry::MESSAGES_MAX)
+}
+
+fn transactions(text: &str) -> Result<u64, String> {
+    args::whole(text, 1, two_phase_commit::TRANSACTIONS_MAX)
+}
+
+fn participants(text: &str) -> Result<u32, String> {
+    let (min, max) = (
+        two_phase_commit::PARTICIPANTS_MIN,
+        two_phase_commit::PARTICIPANTS_MAX,
+    );
+    args::whole(text, u64::from(min), u64::from(max))
+        .map(|n| u32::try_from(n).expect("PARTICIPANTS_MAX fits u32"))
+}
+
+fn runs(text: &str) -> Result<u64, String> {
+    args::whole(text, 1, RUNS_MAX)
+}
+
+fn crashes(text: &str) -> Result<u32, String> {
+    args::whole(text, 0, u64::from(sim::CRASHES_MAX))
+        .map(|n| u32::try_from(n).expect("CRASHES_MAX fits u32"))
+}
+
+fn loss(text: &str) -> Result<f64, String> {
+    args::probability(text, true)
+}
+
+fn unit_probability(text: &str) -> Result<f64, String> {
+    args::probability(text, false)
+}
+
+/// What `eo sim SCENARIO --help` says after the flags: which fault options are
+/// drawn from the seed when not given, and from which ranges.
+fn drawn_faults_help() -> String {
+    format!(
+        "Fault options not given are drawn from each run's seed: --loss, --dup and --reorder \
+         uniformly from 0 to below {}, {} and {}, --crashes from 0 to {}. The first line of \
+         the output shows the values used (for one run), and a failed run prints the command \
+         that replays it.",
+        sim::LOSS_DRAW_MAX,
+        sim::DUP_DRAW_MAX,
+        sim::REORDER_DRAW_MAX,
+        sim::CRASHES_DRAW_MAX
+    )
+}
+
 /// Multi-run invocations report progress on stderr at most this often.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -102,12 +160,6 @@ pub fn run(args: &SimArgs) -> Result<ExitCode, UsageError> {
                     "ack-retry takes --messages; --transactions and --participants are two-phase-commit flags"
                         .to_owned(),
                 ));
-            }
-            if !(1..=ack_retry::MESSAGES_MAX).contains(messages) {
-                return Err(UsageError(format!(
-                    "--messages must be in [1, {}], got {messages}",
-                    ack_retry::MESSAGES_MAX
-                )));
             }
             simulate::<ack_retry::AckRetry>(
                 common,
@@ -127,20 +179,6 @@ pub fn run(args: &SimArgs) -> Result<ExitCode, UsageError> {
                     "two-phase-commit takes --transactions; --messages is an ack-retry flag"
                         .to_owned(),
                 ));
-            }
-            if !(1..=two_phase_commit::TRANSACTIONS_MAX).contains(transactions) {
-                return Err(UsageError(format!(
-                    "--transactions must be in [1, {}], got {transactions}",
-                    two_phase_commit::TRANSACTIONS_MAX
-                )));
-            }
-            let range = two_phase_commit::PARTICIPANTS_MIN..=two_phase_commit::PARTICIPANTS_MAX;
-            if !range.contains(participants) {
-                return Err(UsageError(format!(
-                    "--participants must be in [{}, {}], got {participants}",
-                    range.start(),
-                    range.end()
-                )));
             }
             simulate::<two_phase_commit::TwoPhaseCommit>(
                 common,
@@ -166,12 +204,6 @@ pub fn simulate<S: SimScenario>(
         crashes: common.crashes,
     };
     faults.validate().map_err(|e| UsageError(e.to_string()))?;
-    if !(1..=RUNS_MAX).contains(&common.runs) {
-        return Err(UsageError(format!(
-            "--runs must be in [1, {RUNS_MAX}], got {}",
-            common.runs
-        )));
-    }
     let seed = common.seed.unwrap_or_else(random_seed);
     let options = Options::new(seed, faults);
     let started = Instant::now();
@@ -229,60 +261,136 @@ fn print_summary(summary: &Summary, header: &str, seed: u64, runs: u64, wall: Du
     if runs == 1 {
         println!("eo sim {}: {header}", summary.scenario);
     } else {
-        println!(
-            "eo sim {}: seeds {seed}..={}",
-            summary.scenario,
-            seed.wrapping_add(runs - 1)
-        );
+        println!("eo sim {}: {}", summary.scenario, seed_range(seed, runs));
     }
     let counter = |name: &str| summary.counters.get(name).copied().unwrap_or(0);
-    println!("  runs                  {}", summary.runs);
+    let line = |name: &str, value: String| println!("  {name:<22}{value}");
+    line("runs", summary.runs.to_string());
     if summary.scenario == two_phase_commit::TwoPhaseCommit::NAME {
-        println!("  transactions          {}", summary.messages);
-        println!(
-            "  outcomes              {} committed, {} aborted",
-            counter("committed"),
-            counter("aborted")
+        line(
+            "transactions",
+            format!("{} submitted by the clients", summary.messages),
         );
-        println!(
-            "  retries               {} Begin retries, {} re-sent prepares/decisions/outcomes, {} queries",
-            counter("retries"),
-            counter("retransmissions"),
-            counter("queries")
+        line(
+            "outcomes",
+            format!(
+                "{} committed, {} aborted",
+                counter("committed"),
+                counter("aborted")
+            ),
+        );
+        line(
+            "retries",
+            format!(
+                "{} Begin retries by clients, {} re-sent prepares/decisions/outcomes, {} queries by prepared participants",
+                counter("retries"),
+                counter("retransmissions"),
+                counter("queries")
+            ),
+        );
+        line(
+            "duplicates suppressed",
+            format!(
+                "{} (repeated Prepares and Commits answered without applying again)",
+                counter("duplicates_suppressed")
+            ),
+        );
+        line(
+            "outcomes unreported",
+            format!(
+                "{} (learned durably by a client that crashed before telling its application)",
+                counter("outcomes_unreported")
+            ),
         );
     } else {
-        println!("  messages              {}", summary.messages);
-        println!("  retransmissions       {}", counter("retransmissions"));
+        line(
+            "messages",
+            format!("{} submitted by the senders", summary.messages),
+        );
+        let applications = counter("applications");
+        let redone = applications.saturating_sub(summary.messages);
+        line(
+            "applications",
+            if redone > 0 && summary.violations == 0 {
+                format!(
+                    "{applications} ({redone} redone after a receiver crash undid an application not yet durable)"
+                )
+            } else {
+                format!("{applications} (the receiver applying a message to its bank)")
+            },
+        );
+        line(
+            "retransmissions",
+            format!(
+                "{} (messages re-sent by a sender for lack of an ack)",
+                counter("retransmissions")
+            ),
+        );
+        line(
+            "duplicates suppressed",
+            format!(
+                "{} (deliveries the receiver recognised as already applied)",
+                counter("duplicates_suppressed")
+            ),
+        );
+        line(
+            "rejections",
+            format!(
+                "{} (deliveries the receiver refused as invalid)",
+                counter("rejections")
+            ),
+        );
     }
-    println!(
-        "  duplicates suppressed {}",
-        counter("duplicates_suppressed")
+    line(
+        "crashes",
+        format!("{} (during the fault phase)", summary.crashes),
     );
-    println!("  crashes               {}", summary.crashes);
     if summary.scenario == two_phase_commit::TwoPhaseCommit::NAME {
-        println!(
-            "  crashed roles         {} coordinator, {} participant, {} client",
-            counter("coordinator_crashes"),
-            counter("participant_crashes"),
-            counter("client_crashes")
+        line(
+            "crashed roles",
+            format!(
+                "{} coordinator, {} participant, {} client",
+                counter("coordinator_crashes"),
+                counter("participant_crashes"),
+                counter("client_crashes")
+            ),
         );
-        println!(
-            "  tables held at most   {} coordinator, {} participant, {} client pending",
-            counter("coordinator_txns_held_max"),
-            counter("participant_txns_held_max"),
-            counter("client_pending_max")
+        line(
+            "tables held at most",
+            format!(
+                "{} coordinator, {} participant, {} client pending (transactions, largest in any run)",
+                counter("coordinator_txns_held_max"),
+                counter("participant_txns_held_max"),
+                counter("client_pending_max")
+            ),
         );
     }
-    println!(
-        "  network               {} sent, {} lost, {} duplicated",
-        summary.messages_sent, summary.messages_lost, summary.messages_duplicated
+    line(
+        "network",
+        format!(
+            "{} sent, {} lost, {} duplicated (messages)",
+            summary.messages_sent, summary.messages_lost, summary.messages_duplicated
+        ),
     );
-    println!("  log compactions       {}", summary.compactions);
-    println!(
-        "  virtual time          {:.3}s",
-        summary.virtual_time_us as f64 / 1e6
+    line(
+        "log compactions",
+        format!("{} (write-ahead log rewrites)", summary.compactions),
     );
-    println!("  wall time             {:.3}s", wall.as_secs_f64());
+    line(
+        "events",
+        format!(
+            "{} (deliveries, timers, workload ticks and restarts simulated)",
+            summary.events
+        ),
+    );
+    line(
+        "virtual time",
+        format!(
+            "{:.3}s (simulated clock, summed over runs)",
+            summary.virtual_time_us as f64 / 1e6
+        ),
+    );
+    line("wall time", format!("{:.3}s", wall.as_secs_f64()));
     if summary.violations == 0 {
         println!("all invariants hold");
     } else {
@@ -293,6 +401,21 @@ fn print_summary(summary: &Summary, header: &str, seed: u64, runs: u64, wall: Du
         for report in &summary.failures {
             println!("  {}", report.replay_command());
         }
+    }
+}
+
+/// The seeds of `runs` runs from `seed` (run i uses `seed + i`, wrapping past
+/// `u64::MAX` to 0 as the simulator does): `seeds 5..=9`, or
+/// `seeds 18446744073709551615..=18446744073709551615 and 0..=0`.
+pub fn seed_range(seed: u64, runs: u64) -> String {
+    let steps = runs.saturating_sub(1);
+    match seed.checked_add(steps) {
+        Some(last) => format!("seeds {seed}..={last}"),
+        None => format!(
+            "seeds {seed}..={} and 0..={} (wrapping)",
+            u64::MAX,
+            seed.wrapping_add(steps)
+        ),
     }
 }
 

@@ -174,3 +174,77 @@ fn two_phase_commit_bad_input_is_one_line_and_exit_status_2() {
         assert!(err.starts_with("eo: "), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn the_last_seed_and_a_wrap_are_printed_as_they_run() {
+    let out = eo(&[
+        "sim",
+        "ack-retry",
+        "--seed",
+        "18446744073709551615",
+        "--runs",
+        "2",
+        "--messages",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let first = stdout(&out).lines().next().unwrap().to_owned();
+    assert_eq!(
+        first,
+        "eo sim ack-retry: seeds 18446744073709551615..=18446744073709551615 and 0..=0 (wrapping)"
+    );
+}
+
+#[test]
+fn help_says_which_fault_rates_are_drawn_from_the_seed() {
+    for scenario in ["ack-retry", "two-phase-commit"] {
+        let out = eo(&["sim", scenario, "--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = stdout(&out);
+        assert!(
+            text.contains("Fault options not given are drawn from each run's seed: --loss, --dup and --reorder"),
+            "{text}"
+        );
+        assert!(text.contains("--crashes from 0 to 6"), "{text}");
+    }
+}
+
+#[test]
+fn the_summary_names_every_figure() {
+    // Seed 4 with 150 messages: a receiver crash undoes two applications that
+    // were not yet durable, so the receiver applies 152 times for 150 messages.
+    let out = eo(&["sim", "ack-retry", "--seed", "4", "--messages", "150"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "applications          152 (2 redone after a receiver crash undid an application not yet durable)"
+        ),
+        "{text}"
+    );
+    // Every figure line says what it counts: a name, a number, then words.
+    for line in text.lines().skip(1).filter(|l| l.starts_with("  ")) {
+        let figure = line[24..].trim();
+        let words = figure
+            .split_whitespace()
+            .filter(|w| w.chars().any(char::is_alphabetic))
+            .count();
+        let name = line[..24].trim();
+        assert!(
+            name == "runs" || name == "wall time" || words > 0,
+            "{line:?} does not say what it counts"
+        );
+    }
+    let json = eo(&[
+        "sim",
+        "ack-retry",
+        "--seed",
+        "4",
+        "--messages",
+        "150",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["applications"], 152);
+    assert_eq!(v["messages"], 150);
+}

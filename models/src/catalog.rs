@@ -233,20 +233,109 @@ pub fn bounded(
     Ok(u8::try_from(v).expect("ranges are below 256"))
 }
 
+/// One property evaluated on one state (see [`inspect`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyAt {
+    pub name: &'static str,
+    /// `always`, `sometimes` or `eventually`.
+    pub expectation: &'static str,
+    /// Whether the property's condition holds on this very state.
+    pub holds: bool,
+}
+
+/// What `eo explore` shows about the state at the end of an Explorer path.
+#[derive(Clone, Debug, Serialize)]
+pub struct StateAt {
+    /// The steps from the initial state, one readable line each.
+    pub steps: Vec<String>,
+    /// The durable facts of the state, in one line.
+    pub summary: String,
+    /// Every property, evaluated on this state alone.
+    pub properties: Vec<PropertyAt>,
+}
+
+/// The model being served by [`serve`], for `eo explore`'s own page: evaluates
+/// an Explorer path (`/0/4/8`: the initial state's index, then an action index
+/// per step) into a [`StateAt`], or says why the path is not one.
+pub type Inspector = Box<dyn Fn(&str) -> Result<StateAt, String> + Send + Sync>;
+
+static SERVED: std::sync::OnceLock<Inspector> = std::sync::OnceLock::new();
+
+/// The inspector of the model [`serve`] is serving, once it serves one.
+pub fn served() -> Option<&'static Inspector> {
+    SERVED.get()
+}
+
+/// Follows an Explorer path in `model` and evaluates every property on the
+/// state it ends in.
+pub fn inspect<M>(model: &M, path: &str) -> Result<StateAt, String>
+where
+    M: crate::check::Explain,
+    M::State: Clone,
+    M::Action: fmt::Debug,
+{
+    let mut indices = path.split('/').filter(|s| !s.is_empty()).map(|s| {
+        s.parse::<usize>()
+            .map_err(|_| format!("'{s}' in the path is not an index"))
+    });
+    let first = indices.next().unwrap_or(Ok(0))?;
+    let mut state = model
+        .init_states()
+        .into_iter()
+        .nth(first)
+        .ok_or_else(|| format!("no initial state {first}"))?;
+    let mut steps = Vec::new();
+    let mut actions = Vec::new();
+    for index in indices {
+        let index = index?;
+        actions.clear();
+        model.actions(&state, &mut actions);
+        let action = actions
+            .drain(..)
+            .nth(index)
+            .ok_or_else(|| format!("no action {index} after step {}", steps.len()))?;
+        steps.push(model.format_action(&action));
+        state = model
+            .next_state(&state, action)
+            .ok_or_else(|| format!("action {index} after step {} changes nothing", steps.len()))?;
+    }
+    let properties = model
+        .properties()
+        .iter()
+        .map(|p| PropertyAt {
+            name: p.name,
+            expectation: match p.expectation {
+                stateright::Expectation::Always => "always",
+                stateright::Expectation::Sometimes => "sometimes",
+                stateright::Expectation::Eventually => "eventually",
+            },
+            holds: (p.condition)(model, &state),
+        })
+        .collect();
+    Ok(StateAt {
+        steps,
+        summary: model.summarize(&state),
+        properties,
+    })
+}
+
 /// Serves the Explorer for a model after making sure the address is free, so a
-/// busy port is a one-line error rather than a panic inside Stateright.
+/// busy port is a one-line error rather than a panic inside Stateright. The
+/// model is also kept for [`served`].
 pub fn serve<M>(
     model: M,
     symmetry: Option<crate::check::Representative<M>>,
     address: SocketAddr,
 ) -> Result<(), ConfigError>
 where
-    M: stateright::Model + Send + Sync + 'static,
+    M: crate::check::Explain + Clone + Send + Sync + 'static,
     M::State: Clone + fmt::Debug + std::hash::Hash + PartialEq + Send + Sync + 'static,
     M::Action: Clone + fmt::Debug + PartialEq + Send + Sync + 'static,
 {
     std::net::TcpListener::bind(address)
         .map_err(|e| ConfigError(format!("cannot serve the Explorer on {address}: {e}")))?;
+    let kept = model.clone();
+    let _ = SERVED.set(Box::new(move |path: &str| inspect(&kept, path)));
     let mut builder = stateright::Model::checker(model);
     if let Some(representative) = symmetry {
         builder = builder.symmetry_fn(representative);

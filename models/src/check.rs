@@ -99,6 +99,10 @@ pub struct PropertyReport {
     /// For a violation: the counterexample, one readable line per step.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Vec<String>>,
+    /// For a `sometimes` property found: the shortest example, one readable
+    /// line per step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Vec<String>>,
     /// For a violation or an example: the durable facts of its last state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_state: Option<String>,
@@ -249,6 +253,7 @@ where
                 expectation,
                 status,
                 counterexample: None,
+                example: None,
                 final_state: None,
                 explorer_path: None,
                 note: None,
@@ -267,14 +272,17 @@ where
             if let Some(path) = found {
                 report.explorer_path = Some(path.encode(model));
                 report.final_state = Some(model.summarize(path.last_state()));
-                if status == Status::Violated {
-                    report.counterexample = Some(
-                        path.clone()
-                            .into_actions()
-                            .iter()
-                            .map(|a| model.format_action(a))
-                            .collect(),
-                    );
+                let steps = || {
+                    path.clone()
+                        .into_actions()
+                        .iter()
+                        .map(|a| model.format_action(a))
+                        .collect()
+                };
+                match status {
+                    Status::Violated => report.counterexample = Some(steps()),
+                    Status::Found => report.example = Some(steps()),
+                    _ => {}
                 }
             }
             report
@@ -286,6 +294,7 @@ where
             expectation,
             status: Status::NotChecked,
             counterexample: None,
+            example: None,
             final_state: None,
             explorer_path: None,
             note: Some(why),

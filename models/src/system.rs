@@ -48,6 +48,7 @@ pub type SystemAction<A> =
     ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
 
 /// A system of named actors with a total crash budget. See the module docs.
+#[derive(Clone)]
 pub struct System<A, C>
 where
     A: Actor,
@@ -357,11 +358,41 @@ where
         self.describe(action)
     }
 
+    /// What the Explorer shows for a step (unless "Complete State?" is
+    /// ticked): the step, then every actor whose state, storage or liveness it
+    /// changed, by name and in one line each, then the messages in flight —
+    /// without Stateright's bookkeeping (timers, random choices).
     fn format_step(&self, last: &Self::State, action: Self::Action) -> Option<String>
     where
         Self::State: Debug,
     {
-        self.actors.format_step(last, action)
+        let described = self.describe(&action);
+        let next = self.next_state(last, action)?;
+        let mut lines = vec![format!("step: {described}")];
+        for (i, name) in self.names.iter().enumerate() {
+            let state_changed = last.actor_states[i] != next.actor_states[i];
+            let storage_changed = last.actor_storages[i] != next.actor_storages[i];
+            if next.crashed[i] != last.crashed[i] || state_changed || storage_changed {
+                if next.crashed[i] {
+                    lines.push(format!("{name}: down"));
+                } else {
+                    lines.push(format!("{name}: {:?}", next.actor_states[i]));
+                }
+                if storage_changed {
+                    lines.push(format!("{name} saved: {:?}", next.actor_storages[i]));
+                }
+            }
+        }
+        let flight: Vec<String> = in_flight(&next.network)
+            .map(|(src, dst, msg)| format!("{} → {}: {msg:?}", self.name(src), self.name(dst)))
+            .collect();
+        lines.push(if flight.is_empty() {
+            "in flight: nothing".to_owned()
+        } else {
+            format!("in flight: {}", flight.join(", "))
+        });
+        lines.push(format!("crashes so far: {}", next.history));
+        Some(lines.join("\n"))
     }
 
     fn as_svg(&self, path: Path<Self::State, Self::Action>) -> Option<String> {
