@@ -3,7 +3,7 @@
 use crate::{SettingsArgs, UsageError};
 use clap::Args;
 use eo_models::catalog::{self, ModelEntry, Settings, VariantInfo, VariantKind};
-use eo_models::check::{Progress, Report, RunOptions, Search, Status};
+use eo_models::check::{Phases, Reading, Report, RunOptions, Search, Status};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -15,15 +15,18 @@ pub struct CheckArgs {
     model: Option<String>,
     #[command(flatten)]
     settings: SettingsArgs,
-    /// Breadth-first search (default): shortest counterexamples with one thread.
+    /// Breadth-first search over the explicit state graph (default): one
+    /// thread, deterministic counts and depth, shortest counterexamples, and
+    /// `progress` properties checked.
     #[arg(long, conflicts_with = "dfs")]
     bfs: bool,
-    /// Depth-first search: less memory, longer counterexamples.
+    /// Stateright's depth-first checker: keeps no state graph (less memory),
+    /// runs on --threads, leaves `progress` properties unchecked; its
+    /// counterexamples are shortened by a breadth-first search afterwards.
     #[arg(long)]
     dfs: bool,
-    /// Checker threads (default: every core). `--threads 1` with BFS gives the
-    /// shortest counterexamples.
-    #[arg(long)]
+    /// Threads for --dfs (default: every core); the breadth-first search uses one.
+    #[arg(long, requires = "dfs")]
     threads: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -60,14 +63,29 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     }
 }
 
-fn print_progress(p: &Progress) {
+fn print_progress(p: &Reading) {
     eprintln!(
-        "  … {} states, {} unique, depth {}, {} states/s",
+        "  … {:.0} s {}: {} states, {} unique, depth {}",
+        p.elapsed.as_secs_f64(),
+        p.phase.as_str(),
         thousands(p.states),
         thousands(p.unique_states),
-        p.max_depth,
-        thousands(p.states_per_second() as usize)
+        p.depth,
     );
+}
+
+/// Starts a new peak-memory measurement: resets this process's resident-set
+/// high-water mark (Linux: `5` into /proc/self/clear_refs). Elsewhere a no-op,
+/// and the peak read later is the process's peak so far.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The resident-set high-water mark since the last reset, in KiB (Linux only).
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
@@ -75,13 +93,20 @@ fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
     let settings = args.settings.to_settings();
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
+    reset_peak_memory();
     let report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;
+    let peak = peak_memory_kib();
     if args.json {
-        let text = serde_json::to_string_pretty(&report)
+        let mut value = serde_json::to_value(&report)
+            .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("peak_memory_kib".into(), serde_json::json!(peak));
+        }
+        let text = serde_json::to_string_pretty(&value)
             .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
         println!("{text}");
     } else {
-        print_report(&report, &settings);
+        print_report(&report, &settings, peak);
     }
     Ok(if report.all_ok() {
         ExitCode::SUCCESS
@@ -90,7 +115,7 @@ fn check_one(args: &CheckArgs, model: &str) -> Result<ExitCode, UsageError> {
     })
 }
 
-fn print_report(report: &Report, settings: &Settings) {
+fn print_report(report: &Report, settings: &Settings, peak_kib: Option<u64>) {
     let config: Vec<String> = report
         .config
         .iter()
@@ -102,11 +127,18 @@ fn print_report(report: &Report, settings: &Settings) {
         report.variant,
         config.join(" ")
     );
+    let depth = match report.max_depth {
+        Some(d) => format!(", max depth {d}"),
+        None => String::new(),
+    };
+    let memory = match peak_kib {
+        Some(kib) => format!(", peak memory {} MiB", kib / 1024),
+        None => String::new(),
+    };
     println!(
-        "{} states, {} unique, max depth {}, {:.1} s, {} states/s",
+        "{} states, {} unique{depth}, {:.1} s in all, {} states/s{memory}",
         thousands(report.states),
         thousands(report.unique_states),
-        report.max_depth,
         report.elapsed_ms as f64 / 1000.0,
         thousands(report.states_per_second() as usize)
     );
@@ -188,12 +220,22 @@ struct Row {
     states: usize,
     unique_states: usize,
     elapsed_ms: u128,
+    phases: Phases,
+    states_per_second: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    graph_bytes_per_state: Option<f64>,
+    peak_memory_kib: Option<u64>,
     expected: String,
     actual: String,
     ok: bool,
 }
 
-fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row {
+fn judge(
+    entry: &dyn ModelEntry,
+    variant: &VariantInfo,
+    report: &Report,
+    peak_memory_kib: Option<u64>,
+) -> Row {
     let failed = report.failed();
     let (expected, ok) = match (variant.kind, variant.expected_violation) {
         (VariantKind::Correct, _) | (_, None) => ("all hold".to_string(), failed.is_empty()),
@@ -216,6 +258,10 @@ fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row 
         states: report.states,
         unique_states: report.unique_states,
         elapsed_ms: report.elapsed_ms,
+        phases: report.phases,
+        states_per_second: report.states_per_second().round(),
+        graph_bytes_per_state: report.graph_bytes_per_state.map(|b| b.round()),
+        peak_memory_kib,
         expected,
         actual,
         ok,
@@ -223,7 +269,8 @@ fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row 
 }
 
 fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
-    let opts = args.options()?;
+    let mut opts = args.options()?;
+    opts.progress = Some(&print_progress);
     let start = Instant::now();
     let mut rows = Vec::new();
     if !args.json {
@@ -234,10 +281,11 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     }
     for entry in catalog::all() {
         for variant in entry.info().variants {
+            reset_peak_memory();
             let report = entry
                 .check(&variant.settings, &opts)
                 .map_err(|e| UsageError(format!("{} {}: {e}", entry.info().name, variant.name)))?;
-            let row = judge(entry, &variant, &report);
+            let row = judge(entry, &variant, &report, peak_memory_kib());
             if !args.json {
                 println!(
                     "{:<18} {:<28} {:>12} {:>7.1}s  {:<32} {:<40} {}",

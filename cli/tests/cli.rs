@@ -46,7 +46,7 @@ fn list_json_names_models_variants_and_their_expected_violations() {
 
 #[test]
 fn check_json_reports_the_default_configuration() {
-    let out = eo(&["check", "ack-retry", "--json", "--threads", "1"]);
+    let out = eo(&["check", "ack-retry", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(v["model"], "ack-retry");
@@ -71,14 +71,7 @@ fn check_json_reports_the_default_configuration() {
 
 #[test]
 fn a_bug_variant_exits_one_and_names_its_property_with_a_counterexample() {
-    let out = eo(&[
-        "check",
-        "ack-retry",
-        "--variant",
-        "volatile-dedup",
-        "--threads",
-        "1",
-    ]);
+    let out = eo(&["check", "ack-retry", "--variant", "volatile-dedup"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
@@ -111,6 +104,18 @@ fn a_bug_variant_exits_one_and_names_its_property_with_a_counterexample() {
 }
 
 #[test]
+fn no_reack_exits_one_naming_its_progress_property() {
+    let out = eo(&["check", "ack-retry", "--variant", "no-reack"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("eventually-delivered   progress   violated"),
+        "{text}"
+    );
+    assert!(text.contains("failed: eventually-delivered"), "{text}");
+}
+
+#[test]
 fn bad_input_is_a_one_line_error_with_exit_two() {
     let cases: &[&[&str]] = &[
         &["check", "nope"],
@@ -119,7 +124,7 @@ fn bad_input_is_a_one_line_error_with_exit_two() {
         &["check", "ack-retry", "--senders", "4", "--messages", "4"],
         &["check", "ack-retry", "--network", "lossless"],
         &["check", "ack-retry", "--participants", "3"],
-        &["check", "ack-retry", "--threads", "0"],
+        &["check", "ack-retry", "--dfs", "--threads", "0"],
         &["check", "--senders", "2"],
         &["explore", "nope"],
     ];
@@ -131,9 +136,14 @@ fn bad_input_is_a_one_line_error_with_exit_two() {
         assert!(err.starts_with("eo: "), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-    // clap's own usage errors also exit 2.
+    // clap's own usage errors also exit 2: a bad number, and --threads
+    // without --dfs (the breadth-first search runs on one thread).
     assert_eq!(
         eo(&["check", "ack-retry", "--senders", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        eo(&["check", "ack-retry", "--threads", "2"]).status.code(),
         Some(2)
     );
 }

@@ -62,6 +62,8 @@ pub struct CoordinatorState {
     pub unacked: Vec<Unacked>,
     /// `decision-not-logged` only: a decision sent and not yet logged.
     pub unlogged: Option<(TxId, Decision)>,
+    /// `recovered-ignores-queries` only: this incarnation started from storage.
+    pub recovered: bool,
 }
 
 impl CoordinatorState {
@@ -142,8 +144,12 @@ impl Coordinator {
     ) -> CoordinatorState {
         let started = storage.and_then(|s| s.started);
         let log = storage.map(|s| s.log.clone()).unwrap_or_default();
+        // The `recovered-ignores-queries` bug: a recovered coordinator re-sends
+        // no logged decision to the participants.
+        let recovered = self.variant == Variant::RecoveredIgnoresQueries && storage.is_some();
         let unacked: Vec<Unacked> = log
             .iter()
+            .filter(|_| !recovered)
             .map(|(tx, decision)| Unacked {
                 tx: *tx,
                 decision: *decision,
@@ -162,6 +168,7 @@ impl Coordinator {
             voting: None,
             unacked,
             unlogged: None,
+            recovered,
         };
         if let Some(tx) = started.filter(|tx| state.logged(*tx).is_none()) {
             // Started, undecided, its votes lost: presumed abort.
@@ -254,8 +261,11 @@ impl Coordinator {
             Msg::Yes(tx) => {
                 let p = self.index(src)?;
                 if let Some(d) = s.logged(tx) {
-                    // A prepared participant asking: the decision again.
-                    o.send(src, self.decision_msg(tx, d));
+                    // A prepared participant asking: the decision again —
+                    // unless this is the `recovered-ignores-queries` bug.
+                    if !s.recovered {
+                        o.send(src, self.decision_msg(tx, d));
+                    }
                     return None;
                 }
                 // Not being voted on: a late vote of a round decided but not

@@ -37,11 +37,11 @@
 //!   participant aborted (committed) that transaction.
 //! - `commit-possible`, `abort-possible` (sometimes): every participant and the
 //!   client reach commit (abort) of the first transaction.
-//! - `eventually-decided` (eventually): every behaviour that ends has every
-//!   participant and the client holding the outcome of every transaction.
-//!   Stateright checks `eventually` at terminal states only: timers stop once
-//!   their work is done, crashes are offered only while work is in flight
-//!   ([`System`]), and a crashed actor that recovers always can.
+//! - `eventually-decided` (progress): from every reachable state, a settled
+//!   state (no timer armed, nothing but dead messages in flight) in which every
+//!   participant and the client hold the outcome of every transaction can be
+//!   reached — "eventually decided" under strong fairness of every transition,
+//!   checked on the explicit state graph ([`crate::graph`]).
 //!
 //! **Bounds**, each documented where it is applied: a copy of an envelope
 //! already in flight is absorbed, and a message that can no longer change
@@ -76,8 +76,8 @@ use crate::catalog::{
     bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
     VariantKind,
 };
-use crate::check::{run, Explain, Report, RunLabel, RunOptions};
-use crate::system::{live_state, storage, System, SystemState};
+use crate::check::{run, Explain, ProgressProperty, Report, RunLabel, RunOptions};
+use crate::system::{live_state, reshape, storage, History, System, SystemState};
 use crate::two_phase_spec::{self, RmState, TmState, TwoPhaseState};
 use client::{Client, ClientState, ClientStorage};
 use coordinator::{Coordinator, CoordinatorState, CoordinatorStorage};
@@ -218,10 +218,17 @@ pub enum Variant {
     /// end-transaction class of bug found in Kafka's transaction protocol. Runs
     /// two transactions.
     UntaggedDecision,
+    /// A recovered coordinator rebuilds only what the client needs from its
+    /// log: it answers a client's retry with the logged outcome, but neither
+    /// re-sends logged decisions to the participants nor answers a prepared
+    /// participant's query. Nothing unsafe happens — a participant left
+    /// prepared stays prepared — but it queries forever and the system never
+    /// settles; the client's retries do not help. Only `progress` sees it.
+    RecoveredIgnoresQueries,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 9] = [
+    pub const ALL: [Variant; 10] = [
         Variant::Correct,
         Variant::DecisionNotLogged,
         Variant::VoteBeforePersist,
@@ -231,6 +238,7 @@ impl Variant {
         Variant::NoDedupOnCommit,
         Variant::PresumeCommit,
         Variant::UntaggedDecision,
+        Variant::RecoveredIgnoresQueries,
     ];
 
     pub fn name(self) -> &'static str {
@@ -244,6 +252,7 @@ impl Variant {
             Variant::NoDedupOnCommit => "no-dedup-on-commit",
             Variant::PresumeCommit => "presume-commit",
             Variant::UntaggedDecision => "untagged-decision",
+            Variant::RecoveredIgnoresQueries => "recovered-ignores-queries",
         }
     }
 
@@ -261,6 +270,7 @@ impl Variant {
             Variant::UntaggedDecision => Some("atomicity"),
             Variant::CommitOnFirstYes => Some("validity"),
             Variant::RetryAsNewTransaction | Variant::NoDedupOnCommit => Some("exactly-once"),
+            Variant::RecoveredIgnoresQueries => Some("eventually-decided"),
         }
     }
 
@@ -318,6 +328,9 @@ impl Variant {
             }
             Variant::UntaggedDecision => {
                 "decisions carry no transaction id; a late one decides the next transaction"
+            }
+            Variant::RecoveredIgnoresQueries => {
+                "a recovered coordinator answers the client but never a prepared participant"
             }
         }
     }
@@ -518,7 +531,7 @@ impl TwoPhaseCfg {
         names.extend((1..=self.participants).map(|i| format!("participant {i}")));
         names.push("client".into());
         let retries_max = self.retries_max();
-        let actors = ActorModel::new(self.clone(), 0)
+        let actors = ActorModel::new(self.clone(), History::default())
             .actor(Node::Coordinator(Coordinator {
                 participants: self.participants,
                 client,
@@ -586,8 +599,9 @@ impl TwoPhaseCfg {
             .property(Expectation::Sometimes, "abort-possible", |m, s| {
                 everyone_decided(m, s, 0, Some(Decision::Abort))
             })
-            .property(Expectation::Eventually, "eventually-decided", |m, s| {
-                (0..m.actors.cfg.transactions).all(|x| everyone_decided(m, s, x, None))
+            .progress("eventually-decided", |m, s| {
+                m.is_settled(s)
+                    && (0..m.actors.cfg.transactions).all(|x| everyone_decided(m, s, x, None))
             });
         system.dead = dead;
         // A first double application already violates exactly-once; a longer
@@ -645,7 +659,7 @@ fn dead(cfg: &TwoPhaseCfg, s: &State, src: Id, dst: Id, msg: &Msg) -> bool {
         let Some(NodeState::Coordinator(c)) = live_state(s, 0) else {
             return false;
         };
-        let final_incarnation = cfg.coordinator_never_recovers || s.history >= cfg.crashes;
+        let final_incarnation = cfg.coordinator_never_recovers || s.history.crashes >= cfg.crashes;
         let bit = 1 << (usize::from(p) - 1);
         final_incarnation
             && (c.logged(t).is_some() || c.unlogged.is_some_and(|(u, _)| u == t))
@@ -916,7 +930,7 @@ pub fn representative(s: &State) -> State {
         }
         actor_states[0] = Arc::new(NodeState::Coordinator(c));
     }
-    State {
+    let mut canonical = State {
         actor_states,
         network: Network::new_unordered_nonduplicating(s.network.iter_all().map(|e| Envelope {
             src: map_id(e.src),
@@ -928,7 +942,10 @@ pub fn representative(s: &State) -> State {
         crashed: (0..n).map(|i| s.crashed[slot(i)]).collect(),
         history: s.history,
         actor_storages: (0..n).map(|i| s.actor_storages[slot(i)].clone()).collect(),
-    }
+    };
+    // Timers and choices moved between actors: the shape moves with them.
+    reshape(&mut canonical);
+    canonical
 }
 
 impl Explain for TwoPhaseCommit {
@@ -942,8 +959,12 @@ impl Explain for TwoPhaseCommit {
             parts.push(format!("participant {i}: log {log:?}, ledger {ledger:?}"));
         }
         parts.push(format!("client learned {:?}", client_outcomes(self, s)));
-        parts.push(format!("crashes {}", s.history));
+        parts.push(format!("crashes {}", s.history.crashes));
         parts.join("; ")
+    }
+
+    fn progress_properties(&self) -> Vec<ProgressProperty<Self>> {
+        self.progress.clone()
     }
 }
 
@@ -1035,7 +1056,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 PropertyInfo { name: "client-agreement", expectation: "always", about: "no participant decided against the outcome the client learned" },
                 PropertyInfo { name: "commit-possible", expectation: "sometimes", about: "everyone reaches commit" },
                 PropertyInfo { name: "abort-possible", expectation: "sometimes", about: "everyone reaches abort" },
-                PropertyInfo { name: "eventually-decided", expectation: "eventually", about: "every behaviour that ends has every participant and the client holding every outcome" },
+                PropertyInfo { name: "eventually-decided", expectation: "progress", about: "from every state, a settled state with every participant and the client holding every outcome is reachable" },
             ],
             variants,
         }
@@ -1063,7 +1084,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
         };
         let reduce: Option<crate::check::Representative<TwoPhaseCommit>> =
             symmetry.then_some(representative as fn(&State) -> State);
-        Ok(run(cfg.into_model(), reduce, label, opts))
+        run(cfg.into_model(), reduce, label, opts).map_err(|e| ConfigError(e.0))
     }
 
     fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
