@@ -1,4 +1,6 @@
 use super::*;
+use crate::catalog::{ModelEntry, Settings};
+use crate::system::storage;
 use crate::check::{shortest_path, Report, RunOptions, Status};
 use crate::system::SystemAction;
 use crate::two_phase_spec::TwoPhaseSpec;
