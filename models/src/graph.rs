@@ -115,11 +115,10 @@ impl Hasher for PassThrough {
     }
 }
 
-/// The 64-bit fingerprint of a state: SipHash with fixed keys, the same in
-/// every run.
+/// The 64-bit fingerprint of a state: the standard library's SipHash-1-3
+/// with fixed keys, the same in every run of one build.
 pub fn fingerprint<S: Hash>(state: &S) -> u64 {
-    #[allow(deprecated)]
-    let mut h = std::hash::SipHasher::new();
+    let mut h = std::hash::DefaultHasher::new();
     state.hash(&mut h);
     h.finish()
 }

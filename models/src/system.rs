@@ -244,6 +244,18 @@ where
             && in_flight(&state.network).all(|(src, dst, msg)| self.is_dead(state, src, dst, msg))
     }
 
+    /// True when the state is settled and every crashed actor is one that never
+    /// recovers: no work is left, not even a recovery that would resume some.
+    /// The goal of a `progress` property starts from this.
+    pub fn is_at_rest(&self, state: &SystemState<A>) -> bool {
+        self.is_settled(state)
+            && state
+                .crashed
+                .iter()
+                .zip(&self.recovers)
+                .all(|(crashed, recovers)| !crashed || !recovers)
+    }
+
     /// Absorbs copies beyond `copies_max`: a retransmission identical to a copy
     /// already in flight merges with it.
     fn absorb_copies(&self, network: &mut Network<A::Msg>) {

@@ -20,8 +20,9 @@
 //!   the receiver's durable ledger — acknowledged implies durable.
 //! - `no-phantom` (always): every applied message was durably submitted.
 //! - `all-delivered` (sometimes): every message applied — the model does something.
-//! - `eventually-delivered` (progress): from every reachable state, a settled
-//!   state (no timer armed, nothing but dead messages in flight) in which every
+//! - `eventually-delivered` (progress): from every reachable state, a state at
+//!   rest (no timer armed, nothing but dead messages in flight, no crashed actor
+//!   that will recover) in which every
 //!   durably submitted message is applied can be reached. On the finite state
 //!   graph this is "eventually settled and delivered" under strong fairness of
 //!   every transition: a behaviour that loses every retransmission forever is
@@ -451,7 +452,7 @@ impl AckRetryCfg {
             })
             .property(Expectation::Sometimes, "all-delivered", all_applied)
             .progress("eventually-delivered", |m, s| {
-                m.is_settled(s) && submitted_applied(m, s)
+                m.is_at_rest(s) && submitted_applied(m, s)
             });
         // A first duplicate already violates exactly-once; states with more
         // applications than messages plus one add nothing and would let the
@@ -603,7 +604,7 @@ impl ModelEntry for AckRetryEntry {
                 PropertyInfo { name: "no-loss", expectation: "always", about: "a message its sender stopped retrying is in the receiver's durable ledger" },
                 PropertyInfo { name: "no-phantom", expectation: "always", about: "only durably submitted messages are applied" },
                 PropertyInfo { name: "all-delivered", expectation: "sometimes", about: "a state with every message applied is reachable" },
-                PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a settled state with every durably submitted message applied is reachable" },
+                PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a state at rest with every durably submitted message applied is reachable" },
             ],
             variants: Variant::ALL
                 .into_iter()

@@ -101,7 +101,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 PropertyInfo { name: "client-agreement", expectation: "always", about: "no participant decided against the outcome the client learned" },
                 PropertyInfo { name: "commit-possible", expectation: "sometimes", about: "everyone reaches commit" },
                 PropertyInfo { name: "abort-possible", expectation: "sometimes", about: "everyone reaches abort" },
-                PropertyInfo { name: "eventually-decided", expectation: "progress", about: "from every state, a settled state with every participant and the client holding every outcome is reachable" },
+                PropertyInfo { name: "eventually-decided", expectation: "progress", about: "from every state, a state at rest with every participant and the client holding every outcome is reachable" },
             ],
             variants,
         }

@@ -37,8 +37,9 @@
 //!   participant aborted (committed) that transaction.
 //! - `commit-possible`, `abort-possible` (sometimes): every participant and the
 //!   client reach commit (abort) of the first transaction.
-//! - `eventually-decided` (progress): from every reachable state, a settled
-//!   state (no timer armed, nothing but dead messages in flight) in which every
+//! - `eventually-decided` (progress): from every reachable state, a state at
+//!   rest (no timer armed, nothing but dead messages in flight, no crashed actor
+//!   that will recover) in which every
 //!   participant and the client hold the outcome of every transaction can be
 //!   reached — "eventually decided" under strong fairness of every transition,
 //!   checked on the explicit state graph ([`crate::graph`]).

@@ -53,7 +53,7 @@ pub fn add(system: TwoPhaseCommit) -> TwoPhaseCommit {
             everyone_decided(m, s, 0, Some(Decision::Abort))
         })
         .progress("eventually-decided", |m, s| {
-            m.is_settled(s)
+            m.is_at_rest(s)
                 && (0..m.actors.cfg.transactions).all(|x| everyone_decided(m, s, x, None))
         })
 }

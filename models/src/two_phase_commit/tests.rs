@@ -1,7 +1,7 @@
 use super::*;
 use crate::catalog::{ModelEntry, Settings};
-use crate::system::storage;
 use crate::check::{shortest_path, Report, RunOptions, Status};
+use crate::system::storage;
 use crate::system::SystemAction;
 use crate::two_phase_spec::TwoPhaseSpec;
 use stateright::Model;
