@@ -457,7 +457,7 @@ where
     phases.shortest_paths_ms = ms(paths_start.elapsed());
     push_not_checked(&mut reports, label.not_checked);
 
-    let bytes = graph.bytes().max(graph.reverse_bytes());
+    let bytes = graph.bytes();
     Ok(Report {
         model: label.model,
         variant: label.variant,

@@ -251,7 +251,8 @@ impl Graph {
             graph.offsets.push(graph.targets.len() as u32);
             at += 1;
         }
-        graph.index_bytes = index.capacity() * (8 + 4 + 1);
+        // A hashbrown slot: the (key, value) pair and one control byte.
+        graph.index_bytes = index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
         Ok(graph)
     }
 
@@ -279,15 +280,16 @@ impl Graph {
         self.successors(i).is_empty() && !self.is_cut(i)
     }
 
-    /// Bytes the graph used at its peak: its arrays and the hash index that
-    /// found states by fingerprint.
+    /// Bytes the graph used at its peak: its arrays, plus the larger of the
+    /// hash index that found states by fingerprint during the search (freed
+    /// after it) and the reversed edges of a progress check.
     pub fn bytes(&self) -> usize {
         self.fingerprints.capacity() * 8
             + self.parents.capacity() * 4
             + self.offsets.capacity() * 4
             + self.targets.capacity() * 4
             + self.cut.bytes()
-            + self.index_bytes
+            + self.index_bytes.max(self.reverse_bytes())
     }
 
     /// The states from which no state of `goal` can be reached, by a search

@@ -207,6 +207,27 @@ fn no_reack_never_settles_and_only_progress_sees_it() {
             "network loses receiver → sender 0: Ack(0)"
         ]
     );
+    // Every terminal state has every message applied: the old terminal-state
+    // `eventually` finds nothing.
+    let model = AckRetryCfg {
+        variant: Variant::NoReack,
+        senders: 1,
+        ..AckRetryCfg::default()
+    }
+    .into_model();
+    let old_eventually =
+        crate::check::shortest_unmet_eventually(&model, |s| all_applied(&model, s));
+    assert!(old_eventually.is_none());
+    // …which does find `no-retry`'s dead end.
+    let no_retry = AckRetryCfg {
+        variant: Variant::NoRetry,
+        senders: 1,
+        ..AckRetryCfg::default()
+    }
+    .into_model();
+    assert!(
+        crate::check::shortest_unmet_eventually(&no_retry, |s| all_applied(&no_retry, s)).is_some()
+    );
     // The same configuration of the correct protocol: no such state.
     let correct = check(&AckRetryCfg {
         senders: 1,

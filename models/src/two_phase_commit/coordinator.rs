@@ -62,8 +62,6 @@ pub struct CoordinatorState {
     pub unacked: Vec<Unacked>,
     /// `decision-not-logged` only: a decision sent and not yet logged.
     pub unlogged: Option<(TxId, Decision)>,
-    /// `recovered-ignores-queries` only: this incarnation started from storage.
-    pub recovered: bool,
 }
 
 impl CoordinatorState {
@@ -144,12 +142,8 @@ impl Coordinator {
     ) -> CoordinatorState {
         let started = storage.and_then(|s| s.started);
         let log = storage.map(|s| s.log.clone()).unwrap_or_default();
-        // The `recovered-ignores-queries` bug: a recovered coordinator re-sends
-        // no logged decision to the participants.
-        let recovered = self.variant == Variant::RecoveredIgnoresQueries && storage.is_some();
         let unacked: Vec<Unacked> = log
             .iter()
-            .filter(|_| !recovered)
             .map(|(tx, decision)| Unacked {
                 tx: *tx,
                 decision: *decision,
@@ -168,7 +162,6 @@ impl Coordinator {
             voting: None,
             unacked,
             unlogged: None,
-            recovered,
         };
         if let Some(tx) = started.filter(|tx| state.logged(*tx).is_none()) {
             // Started, undecided, its votes lost: presumed abort.
@@ -249,6 +242,9 @@ impl Coordinator {
                             o,
                         );
                     }
+                    // The `retry-unanswered` bug: a retry of a decided
+                    // transaction is deduplicated but not answered.
+                    Some(_) if self.variant == Variant::RetryUnanswered => return None,
                     Some((t, d)) => o.send(src, Self::outcome_msg(t, d)),
                     None => {
                         if s.busy() {
@@ -261,11 +257,8 @@ impl Coordinator {
             Msg::Yes(tx) => {
                 let p = self.index(src)?;
                 if let Some(d) = s.logged(tx) {
-                    // A prepared participant asking: the decision again —
-                    // unless this is the `recovered-ignores-queries` bug.
-                    if !s.recovered {
-                        o.send(src, self.decision_msg(tx, d));
-                    }
+                    // A prepared participant asking: the decision again.
+                    o.send(src, self.decision_msg(tx, d));
                     return None;
                 }
                 // Not being voted on: a late vote of a round decided but not

@@ -100,7 +100,12 @@ fn client_outcomes(m: &TwoPhaseCommit, s: &State) -> Vec<(TxId, Decision)> {
 
 /// Whether every participant and the client hold an outcome (`decision`, if
 /// given) for client transaction `x`, in some round.
-fn everyone_decided(m: &TwoPhaseCommit, s: &State, x: Tx, decision: Option<Decision>) -> bool {
+pub(super) fn everyone_decided(
+    m: &TwoPhaseCommit,
+    s: &State,
+    x: Tx,
+    decision: Option<Decision>,
+) -> bool {
     let fits = |d: Decision| decision.is_none_or(|want| want == d);
     let client = client_outcomes(m, s)
         .iter()

@@ -39,13 +39,13 @@ pub enum Variant {
     /// end-transaction class of bug found in Kafka's transaction protocol. Runs
     /// two transactions.
     UntaggedDecision,
-    /// A recovered coordinator rebuilds only what the client needs from its
-    /// log: it answers a client's retry with the logged outcome, but neither
-    /// re-sends logged decisions to the participants nor answers a prepared
-    /// participant's query. Nothing unsafe happens — a participant left
-    /// prepared stays prepared — but it queries forever and the system never
-    /// settles; the client's retries do not help. Only `progress` sees it.
-    RecoveredIgnoresQueries,
+    /// The coordinator deduplicates a client's retry of a decided transaction
+    /// but does not answer it with the outcome (the 2PC twin of ack-retry's
+    /// `no-reack`). Nothing unsafe happens, but once the outcome sent at the
+    /// decision is lost the client retries forever and the system never comes
+    /// to rest. Every terminal state is decided, so an `eventually` checked at
+    /// terminal states passes; only `progress` sees it.
+    RetryUnanswered,
 }
 
 impl Variant {
@@ -59,7 +59,7 @@ impl Variant {
         Variant::NoDedupOnCommit,
         Variant::PresumeCommit,
         Variant::UntaggedDecision,
-        Variant::RecoveredIgnoresQueries,
+        Variant::RetryUnanswered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,7 +73,7 @@ impl Variant {
             Variant::NoDedupOnCommit => "no-dedup-on-commit",
             Variant::PresumeCommit => "presume-commit",
             Variant::UntaggedDecision => "untagged-decision",
-            Variant::RecoveredIgnoresQueries => "recovered-ignores-queries",
+            Variant::RetryUnanswered => "retry-unanswered",
         }
     }
 
@@ -91,7 +91,7 @@ impl Variant {
             Variant::UntaggedDecision => Some("atomicity"),
             Variant::CommitOnFirstYes => Some("validity"),
             Variant::RetryAsNewTransaction | Variant::NoDedupOnCommit => Some("exactly-once"),
-            Variant::RecoveredIgnoresQueries => Some("eventually-decided"),
+            Variant::RetryUnanswered => Some("eventually-decided"),
         }
     }
 
@@ -150,8 +150,8 @@ impl Variant {
             Variant::UntaggedDecision => {
                 "decisions carry no transaction id; a late one decides the next transaction"
             }
-            Variant::RecoveredIgnoresQueries => {
-                "a recovered coordinator answers the client but never a prepared participant"
+            Variant::RetryUnanswered => {
+                "a client's retry of a decided transaction is not answered; it retries forever"
             }
         }
     }
