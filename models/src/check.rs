@@ -397,7 +397,11 @@ where
         ..Phases::default()
     };
 
-    report(Phase::Progress, graph.transitions, unique, graph.max_depth);
+    // A phase announces itself only in a check long enough to be watched.
+    let long = || start.elapsed() >= TICK_INTERVAL;
+    if long() {
+        report(Phase::Progress, graph.transitions, unique, graph.max_depth);
+    }
     let progress_start = Instant::now();
     let unreachable: Vec<(Option<usize>, usize)> = goals
         .iter()
@@ -410,12 +414,14 @@ where
         .collect();
     phases.progress_ms = ms(progress_start.elapsed());
 
-    report(
-        Phase::ShortestPaths,
-        graph.transitions,
-        unique,
-        graph.max_depth,
-    );
+    if long() {
+        report(
+            Phase::ShortestPaths,
+            graph.transitions,
+            unique,
+            graph.max_depth,
+        );
+    }
     let paths_start = Instant::now();
     let mut reports = Vec::new();
     for (k, p) in properties.iter().enumerate() {
