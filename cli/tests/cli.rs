@@ -53,6 +53,15 @@ fn check_json_reports_the_default_configuration() {
     assert_eq!(v["variant"], "correct");
     assert_eq!(v["unique_states"], 32_805);
     assert_eq!(v["config"]["senders"], "2");
+    // The breadth-first search: a deterministic depth, each phase's time, the
+    // graph's size and the peak memory.
+    assert_eq!(v["search"], "bfs");
+    assert!(v["max_depth"].as_u64().is_some_and(|d| d > 0));
+    for phase in ["search_ms", "progress_ms", "shortest_paths_ms"] {
+        assert!(v["phases"][phase].is_u64(), "{phase}");
+    }
+    assert!(v["graph_bytes_per_state"].as_f64().is_some_and(|b| b > 8.0));
+    assert!(v.get("peak_memory_kib").is_some());
     let statuses: Vec<(String, String)> = v["properties"]
         .as_array()
         .unwrap()

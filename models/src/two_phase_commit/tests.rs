@@ -57,6 +57,24 @@ fn symmetry_visits_fewer_states_with_the_same_verdicts() {
     let full = check(Variant::Correct, Some(2), false);
     let reduced = check(Variant::Correct, Some(2), true);
     assert!(reduced.unique_states < full.unique_states);
+    // The breadth-first search reduces by symmetry as Stateright's depth-first
+    // checker does: the same orbits.
+    let settings = Settings {
+        participants: Some(2),
+        symmetry: true,
+        ..Settings::default()
+    };
+    let dfs = ENTRY
+        .check(
+            &settings,
+            &RunOptions {
+                search: crate::check::Search::Dfs,
+                threads: 2,
+                progress: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(dfs.unique_states, reduced.unique_states);
     for p in &full.properties {
         assert_eq!(status(&reduced, p.name), p.status, "{}", p.name);
     }
