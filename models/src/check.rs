@@ -245,21 +245,11 @@ pub struct RunLabel {
 }
 
 /// Why a check could not run to its end.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckError(pub String);
-
-impl std::fmt::Display for CheckError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CheckError {}
-
-impl From<GraphError> for CheckError {
-    fn from(e: GraphError) -> Self {
-        CheckError(e.to_string())
-    }
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The state graph outgrew one of its bounds.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
 }
 
 /// Checks `model` exhaustively (within its boundary) and reports every property.

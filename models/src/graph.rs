@@ -34,34 +34,15 @@ pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
 const NO_PARENT: u32 = u32::MAX;
 
 /// Why a graph could not be built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
     /// More reachable states than [`GRAPH_STATES_MAX`].
+    #[error("more than {GRAPH_STATES_MAX} states: too large for the state graph")]
     TooManyStates,
     /// More edges than [`GRAPH_EDGES_MAX`].
+    #[error("more than {GRAPH_EDGES_MAX} edges: too large for the state graph")]
     TooManyEdges,
 }
-
-impl std::fmt::Display for GraphError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GraphError::TooManyStates => {
-                write!(
-                    f,
-                    "more than {GRAPH_STATES_MAX} states: too large for the state graph"
-                )
-            }
-            GraphError::TooManyEdges => {
-                write!(
-                    f,
-                    "more than {GRAPH_EDGES_MAX} edges: too large for the state graph"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for GraphError {}
 
 /// A reading of a running search.
 #[derive(Clone, Copy, Debug)]

@@ -626,7 +626,7 @@ impl ModelEntry for AckRetryEntry {
             ]),
             not_checked: Vec::new(),
         };
-        run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.0))
+        run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.to_string()))
     }
 
     fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {

@@ -129,7 +129,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
         };
         let reduce: Option<crate::check::Representative<TwoPhaseCommit>> =
             symmetry.then_some(representative as fn(&State) -> State);
-        run(cfg.into_model(), reduce, label, opts).map_err(|e| ConfigError(e.0))
+        run(cfg.into_model(), reduce, label, opts).map_err(|e| ConfigError(e.to_string()))
     }
 
     fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
