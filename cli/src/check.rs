@@ -3,7 +3,7 @@
 use crate::UsageError;
 use clap::Args;
 use eo_models::catalog::{self, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
-use eo_models::check::{Progress, Report, RunOptions, Search, Status};
+use eo_models::check::{Phases, Reading, Report, RunOptions, Search, Status};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,15 +14,18 @@ use std::time::Instant;
 #[derive(Args)]
 #[command(next_help_heading = "Search and output")]
 pub struct CheckArgs {
-    /// Breadth-first search (default): shortest counterexamples with one thread.
+    /// Breadth-first search over the explicit state graph (default): one
+    /// thread, deterministic counts and depth, shortest counterexamples, and
+    /// `progress` properties checked.
     #[arg(long, global = true, conflicts_with = "dfs")]
     bfs: bool,
-    /// Depth-first search: less memory, longer counterexamples.
+    /// Stateright's depth-first checker: keeps no state graph (less memory),
+    /// runs on --threads, leaves `progress` properties unchecked; its
+    /// counterexamples are shortened by a breadth-first search afterwards.
     #[arg(long, global = true)]
     dfs: bool,
-    /// Checker threads (default: every core). `--threads 1` with BFS gives the
-    /// shortest counterexamples.
-    #[arg(long, global = true, allow_negative_numbers = true, value_parser = crate::args::threads)]
+    /// Threads for --dfs (default: every core); the breadth-first search uses one.
+    #[arg(long, global = true, requires = "dfs", allow_negative_numbers = true, value_parser = crate::args::threads)]
     threads: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
@@ -57,30 +60,50 @@ pub fn run(args: &CheckArgs, model: Option<(&str, Settings)>) -> Result<ExitCode
     }
 }
 
-fn print_progress(p: &Progress) {
+fn print_progress(p: &Reading) {
     eprintln!(
-        "  … {} states, {} unique, depth {}, {} states/s",
+        "  … {:.0} s {}: {} states, {} unique, depth {}",
+        p.elapsed.as_secs_f64(),
+        p.phase.as_str(),
         thousands(p.states),
         thousands(p.unique_states),
-        p.max_depth,
-        thousands(p.states_per_second() as usize)
+        p.depth,
     );
+}
+
+/// Starts a new peak-memory measurement: resets this process's resident-set
+/// high-water mark (Linux: `5` into /proc/self/clear_refs). Elsewhere a no-op,
+/// and the peak read later is the process's peak so far.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The resident-set high-water mark since the last reset, in KiB (Linux only).
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn check_one(args: &CheckArgs, model: &str, settings: Settings) -> Result<ExitCode, UsageError> {
     let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
+    reset_peak_memory();
     let report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;
+    let peak = peak_memory_kib();
     if args.json {
         let mut value = serde_json::to_value(&report)
             .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
         type_config(&mut value["config"]);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("peak_memory_kib".into(), serde_json::json!(peak));
+        }
         let text = serde_json::to_string_pretty(&value)
             .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;
         println!("{text}");
     } else {
-        print_report(&report, &settings);
+        print_report(&report, &settings, peak);
     }
     if let Some(dir) = &args.svg {
         write_pictures(&entry.info(), &report, dir)?;
@@ -126,7 +149,7 @@ pub fn write_pictures(info: &ModelInfo, report: &Report, dir: &Path) -> Result<(
     Ok(())
 }
 
-fn print_report(report: &Report, settings: &Settings) {
+fn print_report(report: &Report, settings: &Settings, peak_kib: Option<u64>) {
     let config: Vec<String> = report
         .config
         .iter()
@@ -138,11 +161,18 @@ fn print_report(report: &Report, settings: &Settings) {
         report.variant,
         config.join(" ")
     );
+    let depth = match report.max_depth {
+        Some(d) => format!(", max depth {d}"),
+        None => String::new(),
+    };
+    let memory = match peak_kib {
+        Some(kib) => format!(", peak memory {} MiB", kib / 1024),
+        None => String::new(),
+    };
     println!(
-        "{} states, {} unique, max depth {}, {:.1} s, {} states/s",
+        "{} states, {} unique{depth}, {:.1} s in all, {} states/s{memory}",
         thousands(report.states),
         thousands(report.unique_states),
-        report.max_depth,
         report.elapsed_ms as f64 / 1000.0,
         thousands(report.states_per_second() as usize)
     );
@@ -273,12 +303,22 @@ struct Row {
     states: usize,
     unique_states: usize,
     elapsed_ms: u128,
+    phases: Phases,
+    states_per_second: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    graph_bytes_per_state: Option<f64>,
+    peak_memory_kib: Option<u64>,
     expected: String,
     actual: String,
     ok: bool,
 }
 
-fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row {
+fn judge(
+    entry: &dyn ModelEntry,
+    variant: &VariantInfo,
+    report: &Report,
+    peak_memory_kib: Option<u64>,
+) -> Row {
     let failed = report.failed();
     let (expected, ok) = match (variant.kind, variant.expected_violation) {
         (VariantKind::Correct, _) | (_, None) => ("all hold".to_string(), failed.is_empty()),
@@ -301,6 +341,10 @@ fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row 
         states: report.states,
         unique_states: report.unique_states,
         elapsed_ms: report.elapsed_ms,
+        phases: report.phases,
+        states_per_second: report.states_per_second().round(),
+        graph_bytes_per_state: report.graph_bytes_per_state.map(|b| b.round()),
+        peak_memory_kib,
         expected,
         actual,
         ok,
@@ -308,7 +352,8 @@ fn judge(entry: &dyn ModelEntry, variant: &VariantInfo, report: &Report) -> Row 
 }
 
 fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
-    let opts = args.options()?;
+    let mut opts = args.options()?;
+    opts.progress = Some(&print_progress);
     let start = Instant::now();
     let mut rows = Vec::new();
     let widths = Widths::of(&catalog::all());
@@ -320,13 +365,14 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     }
     for entry in catalog::all() {
         for variant in entry.info().variants {
+            reset_peak_memory();
             let report = entry
                 .check(&variant.settings, &opts)
                 .map_err(|e| UsageError(format!("{} {}: {e}", entry.info().name, variant.name)))?;
             if let Some(dir) = &args.svg {
                 write_pictures(&entry.info(), &report, dir)?;
             }
-            let row = judge(entry, &variant, &report);
+            let row = judge(entry, &variant, &report, peak_memory_kib());
             if !args.json {
                 println!(
                     "{}",

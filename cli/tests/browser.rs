@@ -290,15 +290,7 @@ impl Drop for Browser {
 /// The Explorer path of `property`'s counterexample, from `eo check --json`.
 fn counterexample_path(model: &str, variant: &str, property: &str) -> Vec<String> {
     let out = Command::new(env!("CARGO_BIN_EXE_eo"))
-        .args([
-            "check",
-            model,
-            "--variant",
-            variant,
-            "--threads",
-            "1",
-            "--json",
-        ])
+        .args(["check", model, "--variant", variant, "--json"])
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");

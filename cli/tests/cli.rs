@@ -46,7 +46,7 @@ fn list_json_names_models_variants_and_their_expected_violations() {
 
 #[test]
 fn check_json_reports_the_default_configuration() {
-    let out = eo(&["check", "ack-retry", "--json", "--threads", "1"]);
+    let out = eo(&["check", "ack-retry", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(v["model"], "ack-retry");
@@ -57,6 +57,15 @@ fn check_json_reports_the_default_configuration() {
         "configuration counts are numbers"
     );
     assert_eq!(v["config"]["network"], "unordered");
+    // The breadth-first search: a deterministic depth, each phase's time, the
+    // graph's size and the peak memory.
+    assert_eq!(v["search"], "bfs");
+    assert!(v["max_depth"].as_u64().is_some_and(|d| d > 0));
+    for phase in ["search_ms", "progress_ms", "shortest_paths_ms"] {
+        assert!(v["phases"][phase].is_u64(), "{phase}");
+    }
+    assert!(v["graph_bytes_per_state"].as_f64().is_some_and(|b| b > 8.0));
+    assert!(v.get("peak_memory_kib").is_some());
     let statuses: Vec<(String, String)> = v["properties"]
         .as_array()
         .unwrap()
@@ -75,14 +84,7 @@ fn check_json_reports_the_default_configuration() {
 
 #[test]
 fn a_bug_variant_exits_one_and_names_its_property_with_a_counterexample() {
-    let out = eo(&[
-        "check",
-        "ack-retry",
-        "--variant",
-        "volatile-dedup",
-        "--threads",
-        "1",
-    ]);
+    let out = eo(&["check", "ack-retry", "--variant", "volatile-dedup"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
@@ -115,6 +117,18 @@ fn a_bug_variant_exits_one_and_names_its_property_with_a_counterexample() {
 }
 
 #[test]
+fn no_reack_exits_one_naming_its_progress_property() {
+    let out = eo(&["check", "ack-retry", "--variant", "no-reack"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("eventually-delivered   progress   violated"),
+        "{text}"
+    );
+    assert!(text.contains("failed: eventually-delivered"), "{text}");
+}
+
+#[test]
 fn bad_input_is_a_one_line_error_with_exit_two() {
     let cases: &[&[&str]] = &[
         &["check", "nope"],
@@ -123,7 +137,7 @@ fn bad_input_is_a_one_line_error_with_exit_two() {
         &["check", "ack-retry", "--senders", "4", "--messages", "4"],
         &["check", "ack-retry", "--network", "lossless"],
         &["check", "ack-retry", "--participants", "3"],
-        &["check", "ack-retry", "--threads", "0"],
+        &["check", "ack-retry", "--dfs", "--threads", "0"],
         &["check", "--senders", "2"],
         &["explore", "nope"],
         // clap's parse errors: negative numbers, non-numbers, unknown flags,
@@ -156,7 +170,7 @@ fn every_range_error_has_one_wording() {
             "eo: --senders 0 is out of range: it must be between 1 and 4",
         ),
         (
-            &["check", "ack-retry", "--threads", "0"],
+            &["check", "ack-retry", "--dfs", "--threads", "0"],
             "eo: --threads 0 is out of range: it must be between 1 and 1024",
         ),
         (
@@ -210,6 +224,12 @@ fn every_range_error_has_one_wording() {
         err.trim_end(),
         "eo: unexpected argument '--bogus' found (see 'eo sim ack-retry --help')"
     );
+    // --threads without --dfs is a usage error: the breadth-first search runs
+    // on one thread.
+    assert_eq!(
+        eo(&["check", "ack-retry", "--threads", "2"]).status.code(),
+        Some(2)
+    );
     // Help and version are not errors.
     let help = eo(&["check", "--help"]);
     assert_eq!(help.status.code(), Some(0));
@@ -241,8 +261,6 @@ fn a_counterexample_counts_its_steps_in_words() {
         "--senders",
         "1",
         "--messages",
-        "1",
-        "--threads",
         "1",
     ]);
     assert_eq!(out.status.code(), Some(1));
@@ -601,8 +619,7 @@ fn each_model_help_lists_its_own_flags_with_defaults_and_limits() {
         "--participants",
         "2",
         "--json",
-        "--threads",
-        "1",
+        "--bfs",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(json(&out)["config"]["participants"], 2);
@@ -619,8 +636,6 @@ fn a_one_step_counterexample_is_one_step() {
         "--senders",
         "1",
         "--messages",
-        "1",
-        "--threads",
         "1",
     ]);
     assert_eq!(out.status.code(), Some(1));

@@ -56,15 +56,7 @@ fn bug_variants() -> Vec<Case> {
 /// Draws `case` into `dir` and returns the diagram.
 fn draw(case: &Case, dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_eo"))
-        .args([
-            "check",
-            &case.model,
-            "--variant",
-            &case.variant,
-            "--threads",
-            "1",
-            "--svg",
-        ])
+        .args(["check", &case.model, "--variant", &case.variant, "--svg"])
         .arg(dir)
         .output()
         .expect("eo runs");

@@ -1,5 +1,6 @@
 //! Running the checker and reporting what it found, the same way for every model.
 
+use crate::graph::{Bits, Graph, GraphError, TICK_INTERVAL};
 use serde::Serialize;
 use stateright::{Checker, Expectation, Model, Path};
 use std::collections::{BTreeMap, HashSet};
@@ -11,23 +12,52 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Search {
-    /// Breadth-first: shortest counterexamples (with one thread), more memory.
+    /// Breadth-first over the explicit state graph ([`crate::graph`]), one
+    /// thread: shortest counterexamples, deterministic counts and depth, and
+    /// the only search that checks `progress` properties.
     #[default]
     Bfs,
-    /// Depth-first: less memory, longer counterexamples.
+    /// Stateright's depth-first checker, on `threads` threads: no graph is
+    /// kept (less memory), `progress` is not checked, and counterexamples are
+    /// shortened afterwards by a breadth-first search.
     Dfs,
 }
 
-/// A periodic progress reading of a running check.
+/// What a running check is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Exploring the state space.
+    Search,
+    /// Checking `progress` properties on the state graph.
+    Progress,
+    /// Finding shortest counterexamples and examples.
+    ShortestPaths,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Search => "search",
+            Phase::Progress => "progress check",
+            Phase::ShortestPaths => "shortest paths",
+        }
+    }
+}
+
+/// A periodic reading of a running check.
 #[derive(Clone, Copy, Debug)]
-pub struct Progress {
+pub struct Reading {
+    pub phase: Phase,
     pub states: usize,
     pub unique_states: usize,
-    pub max_depth: usize,
+    /// The depth reached so far (breadth-first: the depth being expanded).
+    pub depth: usize,
+    /// Since the check started.
     pub elapsed: Duration,
 }
 
-impl Progress {
+impl Reading {
     pub fn states_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
@@ -41,9 +71,10 @@ impl Progress {
 /// How to run a check, independent of the model.
 pub struct RunOptions<'a> {
     pub search: Search,
+    /// Checker threads for [`Search::Dfs`]; the breadth-first search uses one.
     pub threads: usize,
-    /// Called about once a second while the check runs.
-    pub progress: Option<&'a (dyn Fn(&Progress) + Sync)>,
+    /// Called about once a second while the check runs, in every phase.
+    pub progress: Option<&'a (dyn Fn(&Reading) + Sync)>,
 }
 
 impl Default for RunOptions<'_> {
@@ -60,15 +91,15 @@ impl Default for RunOptions<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
-    /// An `always` or `eventually` property with no counterexample.
+    /// An `always`, `eventually` or `progress` property with no counterexample.
     Holds,
-    /// An `always` or `eventually` property with a counterexample.
+    /// An `always`, `eventually` or `progress` property with a counterexample.
     Violated,
     /// A `sometimes` property with an example.
     Found,
     /// A `sometimes` property with no example: the model cannot do the thing.
     NotFound,
-    /// A property this configuration cannot decide; `note` says why.
+    /// A property this configuration or search cannot decide; `note` says why.
     NotChecked,
 }
 
@@ -93,10 +124,12 @@ impl Status {
 #[derive(Clone, Debug, Serialize)]
 pub struct PropertyReport {
     pub name: &'static str,
-    /// `always`, `sometimes` or `eventually`.
+    /// `always`, `sometimes`, `eventually` or `progress`.
     pub expectation: &'static str,
     pub status: Status,
-    /// For a violation: the counterexample, one readable line per step.
+    /// For a violation: the counterexample, one readable line per step. For
+    /// `progress`, a shortest path to a state from which the goal is
+    /// unreachable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Vec<String>>,
     /// For a `sometimes` property found: the shortest example, one readable
@@ -114,16 +147,35 @@ pub struct PropertyReport {
     pub note: Option<String>,
 }
 
+/// Wall time of each phase of a check, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Phases {
+    pub search_ms: u64,
+    pub progress_ms: u64,
+    pub shortest_paths_ms: u64,
+}
+
 /// Everything one `eo check <model>` run found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub model: String,
     pub variant: String,
     pub config: BTreeMap<String, String>,
+    pub search: Search,
+    /// Successor states generated, duplicates included.
     pub states: usize,
     pub unique_states: usize,
-    pub max_depth: usize,
+    /// The depth of the deepest state: with breadth-first search its distance
+    /// from an initial state. `None` where it depends on thread scheduling
+    /// (depth-first on more than one thread).
+    pub max_depth: Option<usize>,
+    /// Wall time of the whole check, every phase included.
     pub elapsed_ms: u128,
+    pub phases: Phases,
+    /// Breadth-first only: bytes per state of the state graph (fingerprints,
+    /// parents, edges and the hash index), at its peak.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_bytes_per_state: Option<f64>,
     pub properties: Vec<PropertyReport>,
 }
 
@@ -146,22 +198,45 @@ impl Report {
         self.properties.iter().find(|p| p.name == name)
     }
 
+    /// Generated states per second of the search phase.
     pub fn states_per_second(&self) -> f64 {
-        if self.elapsed_ms == 0 {
-            self.states as f64 * 1000.0
-        } else {
-            self.states as f64 * 1000.0 / self.elapsed_ms as f64
-        }
+        let ms = self.phases.search_ms.max(1);
+        self.states as f64 * 1000.0 / ms as f64
     }
 }
 
 /// A symmetry reduction: maps a state to the canonical member of its orbit.
 pub type Representative<M> = fn(&<M as Model>::State) -> <M as Model>::State;
 
+/// A `progress` property: from every reachable state a state satisfying
+/// `goal` is reachable (AG EF goal). On a finite graph this is "eventually
+/// goal, under strong fairness of every transition" (see docs/ack-retry.md).
+pub struct ProgressProperty<M: Model> {
+    pub name: &'static str,
+    pub goal: fn(&M, &M::State) -> bool,
+}
+
+impl<M: Model> Clone for ProgressProperty<M> {
+    fn clone(&self) -> Self {
+        ProgressProperty {
+            name: self.name,
+            goal: self.goal,
+        }
+    }
+}
+
 /// How a model explains itself in a report.
 pub trait Explain: Model {
     /// The durable facts of a state in one line, printed after a counterexample.
     fn summarize(&self, state: &Self::State) -> String;
+
+    /// The model's `progress` properties (none by default).
+    fn progress_properties(&self) -> Vec<ProgressProperty<Self>>
+    where
+        Self: Sized,
+    {
+        Vec::new()
+    }
 }
 
 /// The identity of a run, for its report.
@@ -173,13 +248,255 @@ pub struct RunLabel {
     pub not_checked: Vec<(&'static str, &'static str, String)>,
 }
 
+/// Why a check could not run to its end.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The state graph outgrew one of its bounds.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
 /// Checks `model` exhaustively (within its boundary) and reports every property.
-/// With a `symmetry` reduction the search is depth-first whatever `opts` says.
 pub fn run<M>(
     model: M,
     symmetry: Option<Representative<M>>,
     label: RunLabel,
     opts: &RunOptions,
+) -> Result<Report, CheckError>
+where
+    M: Explain + Send + Sync + 'static,
+    M::State: Clone + Debug + Hash + PartialEq + Send + Sync + 'static,
+    M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    match opts.search {
+        Search::Bfs => run_graph(&model, symmetry, label, opts, start),
+        Search::Dfs => Ok(run_dfs(model, symmetry, label, opts, start)),
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn expectation_name(e: &Expectation) -> &'static str {
+    match e {
+        Expectation::Always => "always",
+        Expectation::Eventually => "eventually",
+        Expectation::Sometimes => "sometimes",
+    }
+}
+
+impl PropertyReport {
+    fn new(name: &'static str, expectation: &'static str, status: Status) -> Self {
+        PropertyReport {
+            name,
+            expectation,
+            status,
+            counterexample: None,
+            example: None,
+            final_state: None,
+            explorer_path: None,
+            note: None,
+        }
+    }
+
+    /// Fills in the path of a violation or an example.
+    fn with_path<M>(mut self, model: &M, path: Option<Path<M::State, M::Action>>) -> Self
+    where
+        M: Explain,
+        M::State: Clone + Debug + Hash + PartialEq,
+        M::Action: Clone + Debug + PartialEq,
+    {
+        if let Some(path) = path {
+            self.explorer_path = Some(path.encode(model));
+            self.final_state = Some(model.summarize(path.last_state()));
+            let steps = || {
+                path.clone()
+                    .into_actions()
+                    .iter()
+                    .map(|a| model.format_action(a))
+                    .collect()
+            };
+            match self.status {
+                Status::Violated => self.counterexample = Some(steps()),
+                Status::Found => self.example = Some(steps()),
+                _ => {}
+            }
+        }
+        self
+    }
+}
+
+/// The breadth-first check on the explicit state graph: one search evaluates
+/// every `always` and `sometimes` property at each state as it is discovered
+/// (the first state found is a nearest one), and records what `eventually` and
+/// `progress` need; the graph answers those afterwards.
+fn run_graph<M>(
+    model: &M,
+    symmetry: Option<Representative<M>>,
+    label: RunLabel,
+    opts: &RunOptions,
+    start: Instant,
+) -> Result<Report, CheckError>
+where
+    M: Explain,
+    M::State: Clone + Debug + Hash + PartialEq,
+    M::Action: Clone + Debug + PartialEq,
+{
+    let properties = model.properties();
+    let progress_properties = model.progress_properties();
+    let report = |phase: Phase, states: usize, unique: usize, depth: usize| {
+        if let Some(progress) = opts.progress {
+            progress(&Reading {
+                phase,
+                states,
+                unique_states: unique,
+                depth,
+                elapsed: start.elapsed(),
+            });
+        }
+    };
+    // Per property: the first state that decides it (always: violates it;
+    // sometimes: satisfies it), or the states where it holds (eventually).
+    let mut first: Vec<Option<usize>> = vec![None; properties.len()];
+    let mut held: Vec<Bits> = properties.iter().map(|_| Bits::default()).collect();
+    let mut goals: Vec<Bits> = progress_properties
+        .iter()
+        .map(|_| Bits::default())
+        .collect();
+    let graph = Graph::build(
+        model,
+        symmetry,
+        |i, s| {
+            for (k, p) in properties.iter().enumerate() {
+                match p.expectation {
+                    Expectation::Always if first[k].is_none() && !(p.condition)(model, s) => {
+                        first[k] = Some(i)
+                    }
+                    Expectation::Sometimes if first[k].is_none() && (p.condition)(model, s) => {
+                        first[k] = Some(i)
+                    }
+                    Expectation::Eventually if (p.condition)(model, s) => held[k].set(i),
+                    _ => {}
+                }
+            }
+            for (k, p) in progress_properties.iter().enumerate() {
+                if (p.goal)(model, s) {
+                    goals[k].set(i);
+                }
+            }
+        },
+        &mut |t| report(Phase::Search, t.states, t.unique_states, t.depth),
+    )?;
+    let searched = start.elapsed();
+    let unique = graph.len();
+    let mut phases = Phases {
+        search_ms: ms(searched),
+        ..Phases::default()
+    };
+
+    // A phase announces itself only in a check long enough to be watched.
+    let long = || start.elapsed() >= TICK_INTERVAL;
+    if long() {
+        report(Phase::Progress, graph.transitions, unique, graph.max_depth);
+    }
+    let progress_start = Instant::now();
+    let unreachable: Vec<(Option<usize>, usize)> = goals
+        .iter()
+        .map(|goal| {
+            let cannot = graph.cannot_reach(goal);
+            let first = (0..unique).find(|i| cannot.get(*i));
+            let count = (0..unique).filter(|i| cannot.get(*i)).count();
+            (first, count)
+        })
+        .collect();
+    phases.progress_ms = ms(progress_start.elapsed());
+
+    if long() {
+        report(
+            Phase::ShortestPaths,
+            graph.transitions,
+            unique,
+            graph.max_depth,
+        );
+    }
+    let paths_start = Instant::now();
+    let mut reports = Vec::new();
+    for (k, p) in properties.iter().enumerate() {
+        let (status, chain) = match p.expectation {
+            Expectation::Always => match first[k] {
+                Some(i) => (Status::Violated, Some(graph.chain_to(i))),
+                None => (Status::Holds, None),
+            },
+            Expectation::Sometimes => match first[k] {
+                Some(i) => (Status::Found, Some(graph.chain_to(i))),
+                None => (Status::NotFound, None),
+            },
+            Expectation::Eventually => match graph.first_unmet_terminal(&held[k]) {
+                Some(chain) => (Status::Violated, Some(chain)),
+                None => (Status::Holds, None),
+            },
+        };
+        let path = chain.and_then(|c| graph.replay(model, symmetry, &c));
+        reports.push(
+            PropertyReport::new(p.name, expectation_name(&p.expectation), status)
+                .with_path(model, path),
+        );
+    }
+    for (p, (first, count)) in progress_properties.iter().zip(unreachable) {
+        let mut r = match first {
+            Some(i) => {
+                let path = graph.replay(model, symmetry, &graph.chain_to(i));
+                PropertyReport::new(p.name, "progress", Status::Violated).with_path(model, path)
+            }
+            None => PropertyReport::new(p.name, "progress", Status::Holds),
+        };
+        if count > 0 {
+            r.note = Some(format!(
+                "{count} of {unique} states cannot reach the goal; the path leads to a nearest one"
+            ));
+        }
+        reports.push(r);
+    }
+    phases.shortest_paths_ms = ms(paths_start.elapsed());
+    push_not_checked(&mut reports, label.not_checked);
+
+    let bytes = graph.bytes();
+    Ok(Report {
+        model: label.model,
+        variant: label.variant,
+        config: label.config,
+        search: Search::Bfs,
+        states: graph.transitions,
+        unique_states: unique,
+        max_depth: Some(graph.max_depth),
+        elapsed_ms: start.elapsed().as_millis(),
+        phases,
+        graph_bytes_per_state: Some(bytes as f64 / unique.max(1) as f64),
+        properties: reports,
+    })
+}
+
+fn push_not_checked(
+    reports: &mut Vec<PropertyReport>,
+    not_checked: Vec<(&'static str, &'static str, String)>,
+) {
+    for (name, expectation, why) in not_checked {
+        reports.retain(|r| r.name != name);
+        let mut r = PropertyReport::new(name, expectation, Status::NotChecked);
+        r.note = Some(why);
+        reports.push(r);
+    }
+}
+
+/// Stateright's depth-first checker; counterexamples are shortened afterwards.
+fn run_dfs<M>(
+    model: M,
+    symmetry: Option<Representative<M>>,
+    label: RunLabel,
+    opts: &RunOptions,
+    start: Instant,
 ) -> Report
 where
     M: Explain + Send + Sync + 'static,
@@ -187,128 +504,101 @@ where
     M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
 {
     let properties = model.properties();
-    let mut builder = model.checker().threads(opts.threads.max(1));
-    let mut search = opts.search;
+    let progress_names: Vec<&'static str> =
+        model.progress_properties().iter().map(|p| p.name).collect();
+    let threads = opts.threads.max(1);
+    let mut builder = model.checker().threads(threads);
     if let Some(representative) = symmetry {
         builder = builder.symmetry_fn(representative);
-        // Stateright 0.31 applies a symmetry function only in its depth-first
-        // checker (its breadth-first checker ignores it). Counterexamples are
-        // shortened afterwards by `shortest_path` either way.
-        search = Search::Dfs;
     }
-    let start = Instant::now();
-    match search {
-        Search::Bfs => finish(builder.spawn_bfs(), properties, label, opts, start),
-        Search::Dfs => finish(builder.spawn_dfs(), properties, label, opts, start),
-    }
-}
-
-fn finish<M, C>(
-    checker: C,
-    properties: Vec<stateright::Property<M>>,
-    label: RunLabel,
-    opts: &RunOptions,
-    start: Instant,
-) -> Report
-where
-    M: Explain,
-    M::State: Clone + Debug + Hash + PartialEq,
-    M::Action: Clone + Debug + PartialEq,
-    C: Checker<M>,
-{
+    let checker = builder.spawn_dfs();
     let mut last_report = Instant::now();
     while !checker.is_done() {
         std::thread::sleep(Duration::from_millis(20));
         if let Some(progress) = opts.progress {
-            if last_report.elapsed() >= Duration::from_secs(1) {
+            if last_report.elapsed() >= TICK_INTERVAL {
                 last_report = Instant::now();
-                progress(&Progress {
+                progress(&Reading {
+                    phase: Phase::Search,
                     states: checker.state_count(),
                     unique_states: checker.unique_state_count(),
-                    max_depth: checker.max_depth(),
+                    depth: checker.max_depth(),
                     elapsed: start.elapsed(),
                 });
             }
         }
     }
     let checker = checker.join();
-    let elapsed = start.elapsed();
+    let searched = start.elapsed();
     let discoveries = checker.discoveries();
     let model = checker.model();
-
+    let (states, unique) = (checker.state_count(), checker.unique_state_count());
+    let tick = |visited: usize| {
+        if let Some(progress) = opts.progress {
+            progress(&Reading {
+                phase: Phase::ShortestPaths,
+                states,
+                unique_states: visited,
+                depth: 0,
+                elapsed: start.elapsed(),
+            });
+        }
+    };
+    let paths_start = Instant::now();
     let mut reports: Vec<PropertyReport> = properties
         .iter()
         .map(|p| {
             let found = discoveries.get(p.name);
-            let (expectation, status) = match (&p.expectation, found.is_some()) {
-                (Expectation::Always, false) => ("always", Status::Holds),
-                (Expectation::Always, true) => ("always", Status::Violated),
-                (Expectation::Eventually, false) => ("eventually", Status::Holds),
-                (Expectation::Eventually, true) => ("eventually", Status::Violated),
-                (Expectation::Sometimes, true) => ("sometimes", Status::Found),
-                (Expectation::Sometimes, false) => ("sometimes", Status::NotFound),
-            };
-            let mut report = PropertyReport {
-                name: p.name,
-                expectation,
-                status,
-                counterexample: None,
-                example: None,
-                final_state: None,
-                explorer_path: None,
-                note: None,
+            let status = match (&p.expectation, found.is_some()) {
+                (Expectation::Always | Expectation::Eventually, false) => Status::Holds,
+                (Expectation::Always | Expectation::Eventually, true) => Status::Violated,
+                (Expectation::Sometimes, true) => Status::Found,
+                (Expectation::Sometimes, false) => Status::NotFound,
             };
             // Stateright keeps the last violating state it met, not the first;
             // search again for the shortest path to this property's discovery.
             let shortest = match (&p.expectation, found.is_some()) {
-                (Expectation::Always, true) => shortest_path(model, |s| !(p.condition)(model, s)),
-                (Expectation::Sometimes, true) => shortest_path(model, |s| (p.condition)(model, s)),
-                (Expectation::Eventually, true) => {
-                    shortest_unmet_eventually(model, |s| (p.condition)(model, s))
+                (Expectation::Always, true) => {
+                    search(model, |_| false, |s, _, _| !(p.condition)(model, s), &tick)
                 }
+                (Expectation::Sometimes, true) => {
+                    search(model, |_| false, |s, _, _| (p.condition)(model, s), &tick)
+                }
+                (Expectation::Eventually, true) => search(
+                    model,
+                    |s| (p.condition)(model, s),
+                    |_, held, terminal| terminal && !held,
+                    &tick,
+                ),
                 _ => None,
             };
-            let found = shortest.as_ref().or(found);
-            if let Some(path) = found {
-                report.explorer_path = Some(path.encode(model));
-                report.final_state = Some(model.summarize(path.last_state()));
-                let steps = || {
-                    path.clone()
-                        .into_actions()
-                        .iter()
-                        .map(|a| model.format_action(a))
-                        .collect()
-                };
-                match status {
-                    Status::Violated => report.counterexample = Some(steps()),
-                    Status::Found => report.example = Some(steps()),
-                    _ => {}
-                }
-            }
-            report
+            let path = shortest.or_else(|| found.cloned());
+            PropertyReport::new(p.name, expectation_name(&p.expectation), status)
+                .with_path(model, path)
         })
         .collect();
-    for (name, expectation, why) in label.not_checked {
-        reports.push(PropertyReport {
-            name,
-            expectation,
-            status: Status::NotChecked,
-            counterexample: None,
-            example: None,
-            final_state: None,
-            explorer_path: None,
-            note: Some(why),
-        });
+    for name in progress_names {
+        let mut r = PropertyReport::new(name, "progress", Status::NotChecked);
+        r.note =
+            Some("progress needs the state graph of the breadth-first search (drop --dfs)".into());
+        reports.push(r);
     }
-
+    push_not_checked(&mut reports, label.not_checked);
     Report {
         model: label.model,
         variant: label.variant,
         config: label.config,
-        states: checker.state_count(),
-        unique_states: checker.unique_state_count(),
-        max_depth: checker.max_depth(),
-        elapsed_ms: elapsed.as_millis(),
+        search: Search::Dfs,
+        states,
+        unique_states: unique,
+        max_depth: (threads == 1).then(|| checker.max_depth()),
+        elapsed_ms: start.elapsed().as_millis(),
+        phases: Phases {
+            search_ms: ms(searched),
+            progress_ms: 0,
+            shortest_paths_ms: ms(paths_start.elapsed()),
+        },
+        graph_bytes_per_state: None,
         properties: reports,
     }
 }
@@ -328,7 +618,7 @@ where
     M::State: Clone + Hash + PartialEq,
     M::Action: Clone + PartialEq,
 {
-    search(model, |_| false, |s, _, _| goal(s))
+    search(model, |_| false, |s, _, _| goal(s), &|_| {})
 }
 
 /// A shortest path to a terminal state (one with no successor) along which
@@ -342,7 +632,12 @@ where
     M::State: Clone + Hash + PartialEq,
     M::Action: Clone + PartialEq,
 {
-    search(model, condition, |_, held, terminal| terminal && !held)
+    search(
+        model,
+        condition,
+        |_, held, terminal| terminal && !held,
+        &|_| {},
+    )
 }
 
 /// Breadth-first search over pairs (state, whether `mark` held anywhere on the
@@ -351,6 +646,7 @@ fn search<M>(
     model: &M,
     mark: impl Fn(&M::State) -> bool,
     goal: impl Fn(&M::State, bool, bool) -> bool,
+    tick: &dyn Fn(usize),
 ) -> Option<Path<M::State, M::Action>>
 where
     M: Model,
@@ -376,7 +672,12 @@ where
     let mut next = 0;
     let mut actions = Vec::new();
     let mut successors = Vec::new();
+    let mut last_tick = Instant::now();
     while next < visited.len() {
+        if last_tick.elapsed() >= TICK_INTERVAL {
+            last_tick = Instant::now();
+            tick(visited.len());
+        }
         if visited.len() > SHORTEST_PATH_STATES_MAX {
             return None;
         }

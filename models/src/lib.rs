@@ -11,12 +11,17 @@
 //!   presumed abort and client retries that refines it.
 //!
 //! [`system`] adds what every model shares (a total crash budget, readable
-//! steps), [`check`] runs the checker and reports, and [`catalog`] is what the
+//! steps, exact fingerprints), [`graph`] builds the explicit state graph that
+//! the breadth-first check and `progress` properties use, [`check`] runs the
+//! checker and reports, and [`catalog`] is what the
 //! `eo` command line lists, checks and explores.
 
 pub mod ack_retry;
 pub mod catalog;
 pub mod check;
+pub mod graph;
 pub mod system;
 pub mod two_phase_commit;
 pub mod two_phase_spec;
+#[cfg(test)]
+mod walk;

@@ -26,9 +26,18 @@
 //!   yields the same deliveries in the same orders — and the state space stays
 //!   finite.
 //!
+//! - **Exact fingerprints.** Stateright hashes each actor's armed timers and
+//!   pending random choices as a bare run of element hashes, without how many
+//!   there are, so two states that differ only in *which* actor holds a timer
+//!   hash alike and the checker explores one of them. The [`History`] therefore
+//!   keeps a [`Shape`] — per actor, how many timers and pending choices it
+//!   holds — recomputed after every step (and by every symmetry
+//!   `representative`), which makes the hashed stream decode uniquely.
+//!
 //! It also names the actors, so that counterexamples and the Explorer's sequence
 //! diagrams read `sender 0 → receiver: Data(1)` rather than `Id(0) → Id(2)`.
 
+use crate::check::ProgressProperty;
 use stateright::actor::{
     Actor, ActorModel, ActorModelAction, ActorModelState, Command, Id, Network, Out, RandomChoices,
     Timers,
@@ -37,11 +46,62 @@ use stateright::{Model, Path, Property};
 use std::fmt::Debug;
 use std::hash::Hash;
 
-/// The history every [`System`] keeps: how many crashes have happened so far.
-pub type Crashes = u8;
+/// The most actors a [`System`] may have: the width of a [`Shape`].
+pub const ACTORS_MAX: usize = 8;
 
-/// The state of a [`System`]: Stateright's actor-system state with a crash count.
-pub type SystemState<A> = ActorModelState<A, Crashes>;
+/// Per actor, how many timers it has armed and how many random choices it has
+/// pending, and how many distinct envelopes are in flight. Hashed with the
+/// state (it is part of the [`History`]) so that the element hashes Stateright
+/// writes for each actor's timers and choices are attributed to one actor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shape {
+    /// Per actor: (timers armed, random choices pending).
+    held: [(u8, u8); ACTORS_MAX],
+    /// Distinct envelopes (or ordered channels) in the network.
+    network: u16,
+}
+
+impl Shape {
+    /// The shape of `state`.
+    pub fn of<A: Actor>(state: &SystemState<A>) -> Shape {
+        let mut held = [(0, 0); ACTORS_MAX];
+        // A Timers set holds each value of the actor's closed Timer enum at most
+        // once, and a choice map one entry per key: both stay far below u8::MAX.
+        for (i, timers) in state.timers_set.iter().enumerate() {
+            held[i].0 = u8::try_from(timers.iter().count()).unwrap_or(u8::MAX);
+        }
+        for (i, choices) in state.random_choices.iter().enumerate() {
+            held[i].1 = u8::try_from(choices.map.len()).unwrap_or(u8::MAX);
+        }
+        let network = match &state.network {
+            Network::UnorderedDuplicating(set, _) => set.len(),
+            Network::UnorderedNonDuplicating(multiset) => multiset.len(),
+            Network::Ordered(channels) => channels.len(),
+        };
+        Shape {
+            held,
+            network: u16::try_from(network).unwrap_or(u16::MAX),
+        }
+    }
+}
+
+/// The history every [`System`] keeps: how many crashes have happened so far,
+/// and the state's [`Shape`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct History {
+    pub crashes: u8,
+    pub shape: Shape,
+}
+
+/// The state of a [`System`]: Stateright's actor-system state with a crash count
+/// and its shape.
+pub type SystemState<A> = ActorModelState<A, History>;
+
+/// Recomputes the shape of `state` after its timers, choices or network changed
+/// (every step does it; a symmetry `representative` must do it too).
+pub fn reshape<A: Actor>(state: &mut SystemState<A>) {
+    state.history.shape = Shape::of(state);
+}
 
 /// An action of a [`System`].
 pub type SystemAction<A> =
@@ -57,7 +117,7 @@ where
 {
     /// The actors, their network and configuration, without Stateright's own
     /// crash actions (those come from [`System`]).
-    pub actors: ActorModel<A, C, Crashes>,
+    pub actors: ActorModel<A, C, History>,
     /// Display names, one per actor, in id order.
     pub names: Vec<String>,
     /// How many crashes a behaviour may contain in total.
@@ -90,6 +150,9 @@ where
     /// them loses nothing a property can see.
     pub keep_dead: bool,
     pub properties: Vec<Property<System<A, C>>>,
+    /// The `progress` properties (checked on the state graph, see
+    /// [`crate::graph`]).
+    pub progress: Vec<ProgressProperty<System<A, C>>>,
 }
 
 impl<A, C> System<A, C>
@@ -100,8 +163,9 @@ where
 {
     /// Wraps `actors`; every actor may crash and recovers, copies are bounded by
     /// two, and there are no properties yet.
-    pub fn new(actors: ActorModel<A, C, Crashes>, names: Vec<String>, crash_budget: u8) -> Self {
+    pub fn new(actors: ActorModel<A, C, History>, names: Vec<String>, crash_budget: u8) -> Self {
         assert_eq!(actors.actors.len(), names.len(), "one name per actor");
+        assert!(names.len() <= ACTORS_MAX, "at most {ACTORS_MAX} actors");
         assert_eq!(
             actors.max_crashes, 0,
             "System injects crashes itself; leave ActorModel::max_crashes at zero"
@@ -119,6 +183,7 @@ where
             dead: |_, _, _, _, _| false,
             keep_dead: false,
             properties: Vec::new(),
+            progress: Vec::new(),
         }
     }
 
@@ -138,6 +203,22 @@ where
             name,
             condition,
         });
+        self
+    }
+
+    /// Adds a `progress` property: from every reachable state, a state
+    /// satisfying `goal` is reachable. Property names are unique.
+    pub fn progress(
+        mut self,
+        name: &'static str,
+        goal: fn(&System<A, C>, &SystemState<A>) -> bool,
+    ) -> Self {
+        assert!(
+            self.properties.iter().all(|p| p.name != name)
+                && self.progress.iter().all(|p| p.name != name),
+            "duplicate property {name}"
+        );
+        self.progress.push(ProgressProperty { name, goal });
         self
     }
 
@@ -162,6 +243,18 @@ where
     pub fn is_settled(&self, state: &SystemState<A>) -> bool {
         state.timers_set.iter().all(|t| t.iter().next().is_none())
             && in_flight(&state.network).all(|(src, dst, msg)| self.is_dead(state, src, dst, msg))
+    }
+
+    /// True when the state is settled and every crashed actor is one that never
+    /// recovers: no work is left, not even a recovery that would resume some.
+    /// The goal of a `progress` property starts from this.
+    pub fn is_at_rest(&self, state: &SystemState<A>) -> bool {
+        self.is_settled(state)
+            && state
+                .crashed
+                .iter()
+                .zip(&self.recovers)
+                .all(|(crashed, recovers)| !crashed || !recovers)
     }
 
     /// Absorbs copies beyond `copies_max`: a retransmission identical to a copy
@@ -323,7 +416,11 @@ where
     type Action = SystemAction<A>;
 
     fn init_states(&self) -> Vec<Self::State> {
-        self.actors.init_states()
+        let mut states = self.actors.init_states();
+        for s in &mut states {
+            reshape(s);
+        }
+        states
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
@@ -332,7 +429,7 @@ where
             ActorModelAction::Recover(id) => self.recovers[usize::from(*id)],
             _ => true,
         });
-        if state.history < self.crash_budget && !self.is_settled(state) {
+        if state.history.crashes < self.crash_budget && !self.is_settled(state) {
             for (index, crashed) in state.crashed.iter().enumerate() {
                 if !crashed && self.may_crash[index] && !self.crash_is_undone(state, index) {
                     actions.push(ActorModelAction::Crash(Id::from(index)));
@@ -345,12 +442,13 @@ where
         let is_crash = matches!(action, ActorModelAction::Crash(_));
         let mut next = self.actors.next_state(last, action)?;
         if is_crash {
-            next.history += 1;
+            next.history.crashes += 1;
         }
         self.absorb_copies(&mut next.network);
         if !self.keep_dead {
             self.discard_dead(&mut next);
         }
+        reshape(&mut next);
         Some(next)
     }
 
@@ -391,7 +489,7 @@ where
         } else {
             format!("in flight: {}", flight.join(", "))
         });
-        lines.push(format!("crashes so far: {}", next.history));
+        lines.push(format!("crashes so far: {}", next.history.crashes));
         Some(lines.join("\n"))
     }
 
@@ -447,5 +545,74 @@ where
         None
     } else {
         state.actor_states.get(index).map(|s| &**s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{fingerprint, Graph};
+    use stateright::actor::model_timeout;
+    use stateright::Checker;
+    use std::borrow::Cow;
+
+    /// An actor that arms one timer on start and does nothing when it fires.
+    #[derive(Clone)]
+    struct Ticker;
+
+    impl Actor for Ticker {
+        type Msg = ();
+        type Timer = ();
+        type State = ();
+        type Storage = ();
+        type Random = ();
+
+        fn on_start(&self, _: Id, _: &Option<()>, o: &mut Out<Self>) {
+            o.set_timer((), model_timeout());
+        }
+
+        fn on_timeout(&self, _: Id, _: &mut Cow<()>, _: &(), _: &mut Out<Self>) {}
+    }
+
+    fn tickers() -> System<Ticker, ()> {
+        let actors = ActorModel::new((), History::default()).actors([Ticker, Ticker]);
+        // Stateright's checker stops once every property is decided: with
+        // none it would stop at once.
+        System::new(actors, vec!["a".into(), "b".into()], 0).property(
+            stateright::Expectation::Always,
+            "true",
+            |_, _| true,
+        )
+    }
+
+    /// Both timers armed, one of them fired (two states: which one), none:
+    /// four states. Without the shape the two middle states hash alike —
+    /// Stateright writes a bare run of element hashes per actor — and a checker
+    /// would count three.
+    #[test]
+    fn states_differing_only_in_who_holds_a_timer_are_two_states() {
+        let model = tickers();
+        assert_eq!(crate::walk::count(&model), 4);
+        let graph = Graph::build(&model, None, |_, _| {}, &mut |_| {}).unwrap();
+        assert_eq!(graph.len(), 4);
+        let checker = tickers().checker().spawn_bfs().join();
+        assert_eq!(checker.unique_state_count(), 4);
+
+        let init = model.init_states().pop().unwrap();
+        let fire = |who: usize| {
+            model
+                .next_state(&init, ActorModelAction::Timeout(Id::from(who), ()))
+                .unwrap()
+        };
+        let (a_fired, b_fired) = (fire(0), fire(1));
+        assert!(a_fired != b_fired);
+        assert_ne!(fingerprint(&a_fired), fingerprint(&b_fired));
+        // What the shape adds is exactly what tells them apart.
+        let unshaped = |s: &SystemState<Ticker>| {
+            let mut s = s.clone();
+            s.history.shape = Shape::default();
+            fingerprint(&s)
+        };
+        assert_eq!(unshaped(&a_fired), unshaped(&b_fired));
     }
 }

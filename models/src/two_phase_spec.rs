@@ -392,7 +392,7 @@ impl ModelEntry for TwoPhaseSpecEntry {
         };
         let reduce: Option<crate::check::Representative<TwoPhaseSpec>> =
             symmetry.then_some(representative as fn(&TwoPhaseState) -> TwoPhaseState);
-        Ok(run(spec, reduce, label, opts))
+        run(spec, reduce, label, opts).map_err(|e| ConfigError(e.to_string()))
     }
 
     fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {

@@ -106,7 +106,10 @@ impl Receiver {
             return None;
         }
         if self.is_duplicate(state, id) {
-            o.send(src, Msg::Ack(seq));
+            // The `no-reack` bug: a duplicate is dropped unacknowledged.
+            if self.variant != Variant::NoReack {
+                o.send(src, Msg::Ack(seq));
+            }
             return None;
         }
         let mut next = state.clone();

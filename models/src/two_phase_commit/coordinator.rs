@@ -242,6 +242,9 @@ impl Coordinator {
                             o,
                         );
                     }
+                    // The `retry-unanswered` bug: a retry of a decided
+                    // transaction is deduplicated but not answered.
+                    Some(_) if self.variant == Variant::RetryUnanswered => return None,
                     Some((t, d)) => o.send(src, Self::outcome_msg(t, d)),
                     None => {
                         if s.busy() {

@@ -1,0 +1,141 @@
+//! `two-phase-commit` in the catalogue: its flags, properties and rows, and
+//! how a command line's settings become a configuration.
+
+use super::{
+    representative, State, TwoPhaseCfg, TwoPhaseCommit, Variant, BUG_PARTICIPANTS, CRASHES_MAX,
+    PARTICIPANTS_MAX, TRANSACTIONS_MAX,
+};
+use crate::catalog::{
+    bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
+    VariantKind,
+};
+use crate::check::{run, Report, RunLabel, RunOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// `two-phase-commit` in the catalogue.
+pub struct TwoPhaseCommitEntry;
+
+pub static ENTRY: TwoPhaseCommitEntry = TwoPhaseCommitEntry;
+
+impl TwoPhaseCommitEntry {
+    /// Reads and validates the configuration; returns it and whether to reduce
+    /// by symmetry.
+    pub fn config(&self, settings: &Settings) -> Result<(TwoPhaseCfg, bool), ConfigError> {
+        let info = self.info();
+        info.refuse_unknown_flags(settings)?;
+        let variant = Variant::parse(info.variant(settings)?.name).expect("catalogue names parse");
+        let d = variant.defaults();
+        let participants = bounded(
+            settings.participants,
+            "participants",
+            d.participants.into(),
+            1,
+            PARTICIPANTS_MAX,
+        )?;
+        let transactions = bounded(
+            settings.transactions,
+            "transactions",
+            d.transactions.into(),
+            1,
+            TRANSACTIONS_MAX,
+        )?;
+        let crashes = bounded(
+            settings.crashes,
+            "crashes",
+            d.crashes.into(),
+            0,
+            CRASHES_MAX,
+        )?;
+        if settings.coordinator_never_recovers && crashes == 0 {
+            return Err(ConfigError(
+                "--coordinator-never-recovers needs a crash: drop --crashes 0".into(),
+            ));
+        }
+        Ok((
+            TwoPhaseCfg {
+                participants,
+                transactions,
+                crashes,
+                coordinator_never_recovers: settings.coordinator_never_recovers,
+                variant,
+            },
+            settings.symmetry,
+        ))
+    }
+}
+
+impl ModelEntry for TwoPhaseCommitEntry {
+    fn info(&self) -> ModelInfo {
+        let d = TwoPhaseCfg::default();
+        // Each row runs its variant's defaults (see `Variant::defaults`).
+        let mut variants: Vec<VariantInfo> = Variant::ALL
+            .into_iter()
+            .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
+            .collect();
+        variants.push(VariantInfo {
+            name: "coordinator-never-recovers",
+            kind: VariantKind::Limitation,
+            expected_violation: Some("eventually-decided"),
+            about: "2PC blocks: prepared participants wait forever for a coordinator that never recovers",
+            settings: Settings {
+                participants: Some(BUG_PARTICIPANTS.into()),
+                coordinator_never_recovers: true,
+                ..Settings::default()
+            },
+        });
+        ModelInfo {
+            name: "two-phase-commit",
+            about: "2PC with crash recovery, presumed abort and client retries, refining TwoPhase",
+            flags: vec![
+                FlagInfo { name: "participants", default: d.participants.to_string(), help: "participants (1 to 5; a bug variant defaults to 2, retry-as-new-transaction to 1)" },
+                FlagInfo { name: "transactions", default: d.transactions.to_string(), help: "transactions the client runs one after another (1 or 2; untagged-decision defaults to 2)" },
+                FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2; untagged-decision defaults to 0)" },
+                FlagInfo { name: "symmetry", default: "off".into(), help: "reduce by symmetry over participants" },
+                FlagInfo { name: "coordinator-never-recovers", default: "off".into(), help: "the coordinator may crash and never recovers (2PC blocks)" },
+            ],
+            properties: vec![
+                PropertyInfo { name: "atomicity", expectation: "always", about: "no transaction committed at one participant and aborted at another" },
+                PropertyInfo { name: "exactly-once", expectation: "always", about: "no participant's durable ledger holds a transaction's effect twice" },
+                PropertyInfo { name: "validity", expectation: "always", about: "a transaction commits only if every participant voted yes" },
+                PropertyInfo { name: "client-agreement", expectation: "always", about: "no participant decided against the outcome the client learned" },
+                PropertyInfo { name: "commit-possible", expectation: "sometimes", about: "everyone reaches commit" },
+                PropertyInfo { name: "abort-possible", expectation: "sometimes", about: "everyone reaches abort" },
+                PropertyInfo { name: "eventually-decided", expectation: "progress", about: "from every state, a state at rest with every participant and the client holding every outcome is reachable" },
+            ],
+            variants,
+        }
+    }
+
+    fn check(&self, settings: &Settings, opts: &RunOptions) -> Result<Report, ConfigError> {
+        let (cfg, symmetry) = self.config(settings)?;
+        let label = RunLabel {
+            model: "two-phase-commit".into(),
+            variant: cfg.variant.name().into(),
+            config: BTreeMap::from([
+                ("participants".to_string(), cfg.participants.to_string()),
+                ("transactions".to_string(), cfg.transactions.to_string()),
+                ("crashes".to_string(), cfg.crashes.to_string()),
+                (
+                    "coordinator-recovers".to_string(),
+                    (!cfg.coordinator_never_recovers).to_string(),
+                ),
+                (
+                    "symmetry".to_string(),
+                    if symmetry { "on" } else { "off" }.to_string(),
+                ),
+            ]),
+            not_checked: Vec::new(),
+        };
+        let reduce: Option<crate::check::Representative<TwoPhaseCommit>> =
+            symmetry.then_some(representative as fn(&State) -> State);
+        run(cfg.into_model(), reduce, label, opts).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
+        let (cfg, symmetry) = self.config(settings)?;
+        let reduce: Option<crate::check::Representative<TwoPhaseCommit>> =
+            symmetry.then_some(representative as fn(&State) -> State);
+        crate::catalog::serve(cfg.into_model(), reduce, address)
+    }
+}
