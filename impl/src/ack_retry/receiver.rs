@@ -278,7 +278,7 @@ impl Core for Receiver {
         if dedup.contains(seq) {
             // Already applied and durable (its record preceded this Ready): say so again.
             let hwm = dedup.hwm;
-            self.ready.messages.push(Envelope {
+            self.ready.push_message(Envelope {
                 to: from,
                 msg: Msg::Ack { hwm, seq },
             });
@@ -301,16 +301,16 @@ impl Core for Receiver {
         dedup.insert(seq);
         let hwm = dedup.hwm;
         // One record carries the effect and the dedup update; the ack follows it.
-        self.ready.records.push(ReceiverRecord::Applied {
+        self.ready.push_record(ReceiverRecord::Applied {
             from,
             seq,
             transfer,
         });
-        self.ready.messages.push(Envelope {
+        self.ready.push_message(Envelope {
             to: from,
             msg: Msg::Ack { hwm, seq },
         });
-        self.ready.events.push(ReceiverEvent::Applied {
+        self.ready.push_event(ReceiverEvent::Applied {
             from,
             seq,
             transfer,
@@ -338,7 +338,7 @@ impl Core for Receiver {
 
     fn snapshot(&self) -> ReceiverRecord {
         assert!(
-            self.ready.records.is_empty(),
+            self.ready.records().is_empty(),
             "snapshot with records not yet polled and persisted"
         );
         let senders: Vec<DedupSnapshot> = self

@@ -87,7 +87,7 @@ impl Sender {
         for (&seq, out) in sender.outbox.iter_mut() {
             out.interval = RETRY_INTERVAL_MIN;
             out.deadline = now + RETRY_INTERVAL_MIN;
-            sender.ready.messages.push(Envelope {
+            sender.ready.push_message(Envelope {
                 to: receiver,
                 msg: Msg::Data {
                     seq,
@@ -201,15 +201,13 @@ impl Sender {
         // The record precedes the message in the same Ready: the driver makes it
         // durable first, so a message never leaves without a durable outbox entry.
         self.ready
-            .records
-            .push(SenderRecord::Submitted { seq, transfer });
-        self.ready.messages.push(Envelope {
+            .push_record(SenderRecord::Submitted { seq, transfer });
+        self.ready.push_message(Envelope {
             to: self.receiver,
             msg: Msg::Data { seq, transfer },
         });
         self.ready
-            .events
-            .push(SenderEvent::Accepted { seq, transfer });
+            .push_event(SenderEvent::Accepted { seq, transfer });
         self.stats.submitted += 1;
         debug!(
             target: TRACE_TARGET,
@@ -239,13 +237,11 @@ impl Sender {
             }
             let acked = *entry.key();
             entry.remove();
-            self.ready
-                .events
-                .push(SenderEvent::Delivered { seq: acked });
+            self.ready.push_event(SenderEvent::Delivered { seq: acked });
             removed += 1;
         }
         if self.outbox.remove(&seq).is_some() {
-            self.ready.events.push(SenderEvent::Delivered { seq });
+            self.ready.push_event(SenderEvent::Delivered { seq });
             removed += 1;
         }
         removed
@@ -324,7 +320,7 @@ impl Core for Sender {
         if removed > 0 {
             // Not needed for safety (a lost `Acked` only causes a redundant
             // retransmission) but it keeps the recovered outbox small.
-            self.ready.records.push(SenderRecord::Acked { hwm, seq });
+            self.ready.push_record(SenderRecord::Acked { hwm, seq });
             self.stats.acked += removed as u64;
         }
         debug!(
@@ -345,7 +341,7 @@ impl Core for Sender {
             }
             out.interval = (out.interval * 2).min(RETRY_INTERVAL_MAX);
             out.deadline = now + out.interval;
-            self.ready.messages.push(Envelope {
+            self.ready.push_message(Envelope {
                 to: self.receiver,
                 msg: Msg::Data {
                     seq,
@@ -372,7 +368,7 @@ impl Core for Sender {
 
     fn snapshot(&self) -> SenderRecord {
         assert!(
-            self.ready.records.is_empty(),
+            self.ready.records().is_empty(),
             "snapshot with records not yet polled and persisted"
         );
         let outbox: Vec<(Seq, Transfer)> =

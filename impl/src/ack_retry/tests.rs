@@ -8,6 +8,7 @@
 use super::*;
 use crate::bank::Transfer;
 use crate::core::{Core, Time};
+use crate::release::MemLog;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -18,8 +19,8 @@ struct Pair {
     now: Time,
     sender: Sender,
     receiver: Receiver,
-    sender_log: Vec<SenderRecord>,
-    receiver_log: Vec<ReceiverRecord>,
+    sender_log: MemLog<SenderRecord>,
+    receiver_log: MemLog<ReceiverRecord>,
     to_receiver: VecDeque<Msg>,
     to_sender: VecDeque<Msg>,
     /// Ghost history: every application event and every delivery event released.
@@ -41,8 +42,8 @@ impl Pair {
             now: Time::ZERO,
             sender: Sender::new(SENDER, RECEIVER),
             receiver: Receiver::new(RECEIVER),
-            sender_log: Vec::new(),
-            receiver_log: Vec::new(),
+            sender_log: MemLog::new(),
+            receiver_log: MemLog::new(),
             to_receiver: VecDeque::new(),
             to_sender: VecDeque::new(),
             applied: Vec::new(),
@@ -50,10 +51,12 @@ impl Pair {
         }
     }
 
-    /// Persist, then send: the order every driver must keep.
+    /// Persist, then send: the order every driver must keep, as the types of
+    /// [`crate::release`] allow it (append, sync, open with the proof).
     fn flush_sender(&mut self) {
-        let ready = self.sender.poll_ready();
-        self.sender_log.extend(ready.records);
+        let Ok(release) = self.sender.poll_ready().persist(&mut self.sender_log);
+        let proof = self.sender_log.sync();
+        let ready = release.open(proof).expect("the sync covers the release");
         for env in ready.messages {
             assert_eq!(env.to, RECEIVER);
             self.to_receiver.push_back(env.msg);
@@ -66,8 +69,9 @@ impl Pair {
     }
 
     fn flush_receiver(&mut self) {
-        let ready = self.receiver.poll_ready();
-        self.receiver_log.extend(ready.records);
+        let Ok(release) = self.receiver.poll_ready().persist(&mut self.receiver_log);
+        let proof = self.receiver_log.sync();
+        let ready = release.open(proof).expect("the sync covers the release");
         for env in ready.messages {
             assert_eq!(env.to, SENDER);
             self.to_sender.push_back(env.msg);
@@ -131,13 +135,18 @@ impl Pair {
     }
 
     fn crash_sender(&mut self) {
-        self.sender = Sender::recover(SENDER, RECEIVER, self.now, self.sender_log.clone())
-            .expect("sender log recovers");
+        self.sender = Sender::recover(
+            SENDER,
+            RECEIVER,
+            self.now,
+            self.sender_log.records().to_vec(),
+        )
+        .expect("sender log recovers");
         self.flush_sender();
     }
 
     fn crash_receiver(&mut self) {
-        self.receiver = Receiver::recover(RECEIVER, self.now, self.receiver_log.clone())
+        self.receiver = Receiver::recover(RECEIVER, self.now, self.receiver_log.records().to_vec())
             .expect("receiver log recovers");
         self.flush_receiver();
     }
@@ -153,16 +162,16 @@ fn a_message_is_applied_and_acknowledged() {
     let seq = p.submit(5);
     assert_eq!(seq, 1);
     assert_eq!(
-        p.sender_log,
-        vec![SenderRecord::Submitted {
+        p.sender_log.records(),
+        [SenderRecord::Submitted {
             seq: 1,
             transfer: transfer(5)
         }]
     );
     p.deliver_to_receiver();
     assert_eq!(
-        p.receiver_log,
-        vec![ReceiverRecord::Applied {
+        p.receiver_log.records(),
+        [ReceiverRecord::Applied {
             from: SENDER,
             seq: 1,
             transfer: transfer(5)
@@ -187,7 +196,11 @@ fn duplicates_are_acknowledged_but_not_applied() {
     p.deliver_to_receiver();
     p.deliver_to_receiver();
     assert_eq!(p.applied, [1]);
-    assert_eq!(p.receiver_log.len(), 1, "a duplicate writes no record");
+    assert_eq!(
+        p.receiver_log.records().len(),
+        1,
+        "a duplicate writes no record"
+    );
     assert_eq!(p.to_sender.len(), 3, "every copy is acknowledged");
     assert_eq!(p.receiver.stats().duplicates, 2);
     p.deliver_all();
@@ -227,7 +240,7 @@ fn a_cumulative_ack_clears_everything_at_or_below_the_hwm() {
     p.deliver_to_sender();
     assert_eq!(p.delivered, [1, 2, 3, 4]);
     assert_eq!(
-        p.sender_log.last(),
+        p.sender_log.records().last(),
         Some(&SenderRecord::Acked { hwm: 4, seq: 4 })
     );
     assert_eq!(p.sender.in_flight(), 0);
@@ -340,7 +353,7 @@ fn receiver_crash_between_persisting_and_acking_redelivery_is_acked_not_applied(
     p.advance(RETRY_INTERVAL_MIN);
     p.deliver_to_receiver();
     assert_eq!(p.to_sender, [Msg::Ack { hwm: 1, seq: 1 }]);
-    assert_eq!(p.receiver_log.len(), 1);
+    assert_eq!(p.receiver_log.records().len(), 1);
     p.deliver_all();
     assert_eq!(p.applied, [1]);
     assert_eq!(p.delivered, [1]);
@@ -359,7 +372,7 @@ fn receiver_crash_before_persisting_forgets_and_reapplies_once() {
     p.advance(RETRY_INTERVAL_MIN);
     p.deliver_all();
     assert_eq!(p.balance(), 4, "applied once in the durable history");
-    assert_eq!(p.receiver_log.len(), 1);
+    assert_eq!(p.receiver_log.records().len(), 1);
 }
 
 #[test]
@@ -411,8 +424,8 @@ fn snapshots_compact_the_log_without_changing_the_state() {
         p.deliver_to_receiver();
     }
     p.deliver_all_to_receiver_dropping_acks_but_last();
-    p.sender_log = vec![p.sender.snapshot()];
-    p.receiver_log = vec![p.receiver.snapshot()];
+    p.sender_log.compact(p.sender.snapshot());
+    p.receiver_log.compact(p.receiver.snapshot());
     p.crash_sender();
     p.crash_receiver();
     assert_eq!(p.receiver.bank().balance(20), 55);
@@ -498,7 +511,7 @@ fn a_seq_beyond_the_window_is_rejected_not_applied_not_acked() {
         transfer: transfer(1),
     };
     r.handle_message(Time::ZERO, SENDER, edge).unwrap();
-    assert_eq!(r.poll_ready().records.len(), 1);
+    assert_eq!(r.poll_ready().records().len(), 1);
 }
 
 #[test]
@@ -703,7 +716,7 @@ fn every_step_emits_one_systematic_trace_event() {
         p.deliver_all(); // acked (twice)
         p.advance(RETRY_INTERVAL_MIN); // retransmit 2
         p.deliver_all();
-        p.sender_log = vec![p.sender.snapshot()];
+        p.sender_log.compact(p.sender.snapshot());
         p.crash_sender();
         let _ = p.receiver.handle_message(
             p.now,

@@ -288,7 +288,7 @@ impl Scenario for AckRetry {
         ready: &ReadyOf<Node>,
         violations: &mut Violations,
     ) {
-        for event in &ready.events {
+        for event in ready.events() {
             if let Either::Right(ReceiverEvent::Applied {
                 from,
                 seq,

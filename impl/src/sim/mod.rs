@@ -416,11 +416,7 @@ fn map_ready<R, M, E, R2, E2>(
     r: impl Fn(R) -> R2,
     e: impl Fn(E) -> E2,
 ) -> Ready<R2, M, E2> {
-    Ready {
-        records: ready.records.into_iter().map(r).collect(),
-        messages: ready.messages,
-        events: ready.events.into_iter().map(e).collect(),
-    }
+    ready.map(r, e)
 }
 
 impl<L: Core, R: Core<Msg = L::Msg>> Core for Either<L, R> {
@@ -1107,7 +1103,10 @@ impl<S: Scenario> Sim<S> {
         }
     }
 
-    /// Step 2 of the module docs: persist, then send; with crash points.
+    /// Step 2 of the module docs: persist, then send; with crash points. The
+    /// order is the one the types of [`crate::release`] allow: `persist` (append),
+    /// `sync_proof`, `open`. [`DriverBug::SendBeforeSync`] opens the release
+    /// without a proof, through the one method that says so.
     fn flush(&mut self, i: usize) {
         let id = self.nodes[i].id;
         let Some(core) = self.nodes[i].core.as_mut() else {
@@ -1116,39 +1115,47 @@ impl<S: Scenario> Sim<S> {
         let ready = core.poll_ready();
         self.scenario
             .on_polled(id, self.now, &ready, &mut self.violations);
-        let Ready {
-            records,
-            messages,
-            events,
-        } = ready;
-        let send_first = self.options.bug == Some(DriverBug::SendBeforeSync);
-        if send_first {
-            self.release(i, messages.clone(), &events);
-        }
-        if !records.is_empty() {
-            let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
-            for record in &records {
-                if let Err(e) = wal.append_record(record) {
-                    self.violations
-                        .push("wal", format!("node {id}: append failed: {e}"));
-                    return;
-                }
-            }
-            if self.crash_armed_at(i, CrashPoint::AfterAppend) {
+        let has_records = !ready.records().is_empty();
+        let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
+        let release = match ready.persist(wal) {
+            Ok(release) => release,
+            Err(e) => {
+                self.violations
+                    .push("wal", format!("node {id}: append failed: {e}"));
                 return;
             }
-            let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
-            if let Err(e) = wal.sync() {
+        };
+        let release = if self.options.bug == Some(DriverBug::SendBeforeSync) {
+            let released = release.open_before_durable();
+            self.release(i, released.messages, &released.events);
+            None
+        } else {
+            Some(release)
+        };
+        if has_records && self.crash_armed_at(i, CrashPoint::AfterAppend) {
+            return;
+        }
+        let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
+        let proof = match wal.sync_proof() {
+            Ok(proof) => proof,
+            Err(e) => {
                 self.violations
                     .push("wal", format!("node {id}: sync failed: {e}"));
                 return;
             }
-            if self.crash_armed_at(i, CrashPoint::AfterSync) {
-                return;
-            }
+        };
+        if has_records && self.crash_armed_at(i, CrashPoint::AfterSync) {
+            return;
         }
-        if !send_first {
-            self.release(i, messages, &events);
+        if let Some(release) = release {
+            match release.open(proof) {
+                Ok(released) => self.release(i, released.messages, &released.events),
+                Err(e) => {
+                    self.violations
+                        .push("persist-then-send", format!("node {id}: {e}"));
+                    return;
+                }
+            }
         }
         self.maybe_compact(i);
         self.arm_timer(i);

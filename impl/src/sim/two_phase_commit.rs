@@ -533,7 +533,7 @@ impl Scenario for TwoPhaseCommit {
         violations: &mut Violations,
     ) {
         self.now = now;
-        for event in &ready.events {
+        for event in ready.events() {
             match *event {
                 Event::Committed { txn, posting } => {
                     let entry = self.commits.entry((id, txn)).or_insert((0, posting));

@@ -116,7 +116,7 @@ impl Client {
         let low = c.low();
         let begins: Vec<Txn> = c.pending.values().map(|p| p.txn.clone()).collect();
         for txn in begins {
-            c.out.messages.push(Envelope {
+            c.out.push_message(Envelope {
                 to: coordinator,
                 msg: Msg::Begin { txn, low },
             });
@@ -233,8 +233,8 @@ impl Client {
         }
         self.next_seq += 1;
         let id = txn.id;
-        self.out.records.push(ClientRecord::Submitted(txn.clone()));
-        self.out.messages.push(Envelope {
+        self.out.push_record(ClientRecord::Submitted(txn.clone()));
+        self.out.push_message(Envelope {
             to: self.coordinator,
             msg: Msg::Begin {
                 txn: txn.clone(),
@@ -284,9 +284,8 @@ impl Core for Client {
             return Ok(());
         }
         self.out
-            .records
-            .push(ClientRecord::Learned { txn, decision });
-        self.out.events.push(Event::Outcome { txn, decision });
+            .push_record(ClientRecord::Learned { txn, decision });
+        self.out.push_event(Event::Outcome { txn, decision });
         debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::OUTCOME, txn = %txn,
             persisted = "learned", sent = "none", decision = ?decision);
         Ok(())
@@ -311,7 +310,7 @@ impl Core for Client {
         for (txn, attempt) in retries {
             debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::RETRY, txn = %txn.id,
                 persisted = "none", sent = "begin", low, attempt);
-            self.out.messages.push(Envelope {
+            self.out.push_message(Envelope {
                 to: self.coordinator,
                 msg: Msg::Begin { txn, low },
             });
@@ -330,7 +329,7 @@ impl Core for Client {
     /// If records from the last input have not been taken with `poll_ready`.
     fn snapshot(&self) -> ClientRecord {
         assert!(
-            self.out.records.is_empty(),
+            self.out.records().is_empty(),
             "snapshot before the pending records were polled"
         );
         ClientRecord::Snapshot(ClientSnapshot {

@@ -392,7 +392,7 @@ impl Coordinator {
     }
 
     fn send(&mut self, to: NodeId, msg: Msg) {
-        self.out.messages.push(Envelope { to, msg });
+        self.out.push_message(Envelope { to, msg });
     }
 
     fn tick(&mut self, now: Time) {
@@ -459,12 +459,10 @@ impl Coordinator {
                 // leave only once its records are durable (see `crate::core`):
                 // no Prepare can leave before the `Started` record is durable.
                 let participants = txn.participants();
-                self.out
-                    .records
-                    .push(CoordinatorRecord::Started(StartedTxn {
-                        txn: id,
-                        participants: participants.clone(),
-                    }));
+                self.out.push_record(CoordinatorRecord::Started(StartedTxn {
+                    txn: id,
+                    participants: participants.clone(),
+                }));
                 let floor = self.floor(from);
                 for leg in &txn.legs {
                     self.send(
@@ -542,18 +540,16 @@ impl Coordinator {
             attempt: 0,
         };
         let participants = entry.participants.clone();
-        self.out
-            .records
-            .push(CoordinatorRecord::Decided(DecidedTxn {
-                txn,
-                participants: participants.clone(),
-                decision,
-            }));
+        self.out.push_record(CoordinatorRecord::Decided(DecidedTxn {
+            txn,
+            participants: participants.clone(),
+            decision,
+        }));
         for p in participants {
             self.send(p, Msg::Decision { txn, decision });
         }
         self.send(txn.client, Msg::Outcome { txn, decision });
-        self.out.events.push(Event::Decided { txn, decision });
+        self.out.push_event(Event::Decided { txn, decision });
         debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::DECIDE, txn = %txn,
             persisted = "decided", sent = "decision", decision = ?decision, reason);
     }
@@ -701,8 +697,7 @@ impl Coordinator {
         }
         self.clients.get_mut(&client).expect("window exists").floor = floor;
         self.out
-            .records
-            .push(CoordinatorRecord::Floor { client, floor });
+            .push_record(CoordinatorRecord::Floor { client, floor });
         debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::FORGET, txn = %start,
             persisted = "floor", sent = "none", client, floor, forgotten = forgotten.len());
     }
@@ -818,7 +813,7 @@ impl Core for Coordinator {
     /// snapshot replaces the log, so it may only cover what is already durable.
     fn snapshot(&self) -> CoordinatorRecord {
         assert!(
-            self.out.records.is_empty(),
+            self.out.records().is_empty(),
             "snapshot before the pending records were polled"
         );
         let decided = self

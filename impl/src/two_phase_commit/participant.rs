@@ -361,7 +361,7 @@ impl Participant {
     }
 
     fn send(&mut self, msg: Msg) {
-        self.out.messages.push(Envelope {
+        self.out.push_message(Envelope {
             to: self.coordinator,
             msg,
         });
@@ -441,17 +441,15 @@ impl Participant {
             self.txns.remove(txn);
             if *prepared {
                 self.out
-                    .records
-                    .push(ParticipantRecord::Aborted { txn: *txn });
-                self.out.events.push(Event::Aborted { txn: *txn });
+                    .push_record(ParticipantRecord::Aborted { txn: *txn });
+                self.out.push_event(Event::Aborted { txn: *txn });
                 debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::ABORT, txn = %txn,
                     persisted = "aborted", sent = "none", reason = "below-floor");
             }
         }
         self.floors.insert(client, floor);
         self.out
-            .records
-            .push(ParticipantRecord::Floor { client, floor });
+            .push_record(ParticipantRecord::Floor { client, floor });
         debug!(target: TRACE_TARGET, node = self.id, role = role::PARTICIPANT, step = step::FORGET, txn = %TxnId { client, seq: old },
             persisted = "floor", sent = "none", client, floor, forgotten = below.len());
     }
@@ -500,8 +498,7 @@ impl Participant {
                 match vote {
                     Vote::Yes => {
                         self.out
-                            .records
-                            .push(ParticipantRecord::Prepared(PreparedTxn {
+                            .push_record(ParticipantRecord::Prepared(PreparedTxn {
                                 txn,
                                 posting,
                                 participants: participants.clone(),
@@ -560,15 +557,14 @@ impl Participant {
                     .post(&posting)
                     .map_err(|_| Error::BalanceOutOfRange { txn })?;
                 self.out
-                    .records
-                    .push(ParticipantRecord::Committed { txn, posting });
-                self.out.events.push(Event::Committed { txn, posting });
+                    .push_record(ParticipantRecord::Committed { txn, posting });
+                self.out.push_event(Event::Committed { txn, posting });
                 self.txns.insert(txn, State::Finished(Decision::Commit));
                 ("committed", Some(Decision::Commit))
             }
             (Some(State::Prepared { .. }), Decision::Abort) => {
-                self.out.records.push(ParticipantRecord::Aborted { txn });
-                self.out.events.push(Event::Aborted { txn });
+                self.out.push_record(ParticipantRecord::Aborted { txn });
+                self.out.push_event(Event::Aborted { txn });
                 self.txns.insert(txn, State::Finished(Decision::Abort));
                 ("aborted", Some(Decision::Abort))
             }
@@ -672,7 +668,7 @@ impl Core for Participant {
     /// If records from the last input have not been taken with `poll_ready`.
     fn snapshot(&self) -> ParticipantRecord {
         assert!(
-            self.out.records.is_empty(),
+            self.out.records().is_empty(),
             "snapshot before the pending records were polled"
         );
         let mut s = ParticipantSnapshot {

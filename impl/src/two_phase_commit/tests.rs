@@ -7,7 +7,8 @@
 
 use super::*;
 use crate::bank::Posting;
-use crate::core::{Core, Envelope, Ready, Time};
+use crate::core::{Core, Envelope, Time};
+use crate::release::{MemLog, Released};
 use std::collections::{BTreeMap, VecDeque};
 
 const CLIENT: NodeId = 1;
@@ -31,7 +32,7 @@ struct Slot {
     /// `None` while crashed.
     node: Option<Node>,
     /// What the node's log holds: everything it persisted.
-    log: Vec<NodeRecord>,
+    log: MemLog<NodeRecord>,
 }
 
 type DropRule = Box<dyn FnMut(&Packet) -> bool>;
@@ -96,7 +97,7 @@ impl Cluster {
             Slot {
                 role,
                 node: Some(node),
-                log: Vec::new(),
+                log: MemLog::new(),
             },
         );
     }
@@ -142,15 +143,17 @@ impl Cluster {
 
     /// Carries out the node's `Ready`: persist every record, then send.
     fn flush(&mut self, id: NodeId) {
-        let Some(node) = self.slots.get_mut(&id).and_then(|s| s.node.as_mut()) else {
+        let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        let Ready {
-            records,
-            messages,
-            events,
-        } = node.poll_ready();
-        self.slots.get_mut(&id).unwrap().log.extend(records);
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let log = &mut slot.log;
+        let Ok(release) = node.poll_ready().persist(log);
+        let proof = log.sync();
+        let Released { messages, events } =
+            release.open(proof).expect("the sync covers the release");
         for Envelope { to, msg } in messages {
             let packet = Packet { from: id, to, msg };
             self.sent.push(packet.clone());
@@ -317,7 +320,8 @@ impl Cluster {
         let now = self.now;
         let slot = self.slots.get_mut(&id).unwrap();
         assert!(slot.node.is_none(), "restart of a running node");
-        slot.node = Some(Node::recover(id, &slot.role, now, slot.log.clone()).expect("recover"));
+        slot.node =
+            Some(Node::recover(id, &slot.role, now, slot.log.records().to_vec()).expect("recover"));
         self.flush(id);
     }
 
@@ -331,13 +335,14 @@ impl Cluster {
     fn compact(&mut self, id: NodeId) {
         let slot = self.slots.get_mut(&id).unwrap();
         let snapshot = slot.node.as_ref().expect("node is up").snapshot();
-        slot.log = vec![snapshot];
+        slot.log.compact(snapshot);
     }
 
     /// The coordinator's log records.
     fn coordinator_log(&self) -> Vec<CoordinatorRecord> {
         self.slots[&COORDINATOR]
             .log
+            .records()
             .iter()
             .map(|r| match r {
                 NodeRecord::Coordinator(r) => r.clone(),
@@ -827,7 +832,7 @@ fn a_query_for_an_id_the_log_does_not_hold_is_a_durable_presumed_abort() {
         participants: vec![P1, P2],
     };
     coordinator.handle_message(Time::ZERO, P1, query).unwrap();
-    let ready = coordinator.poll_ready();
+    let ready = coordinator.poll_ready().settle();
     assert_eq!(
         ready.records,
         [CoordinatorRecord::Decided(DecidedTxn {
@@ -846,7 +851,7 @@ fn a_query_for_an_id_the_log_does_not_hold_is_a_durable_presumed_abort() {
     coordinator
         .handle_message(Time::ZERO, CLIENT, begin)
         .unwrap();
-    let ready = coordinator.poll_ready();
+    let ready = coordinator.poll_ready().settle();
     assert!(ready.records.is_empty());
     assert_eq!(
         ready.messages,
@@ -998,7 +1003,7 @@ fn state_stays_bounded_over_many_transactions() {
         }
         for id in [CLIENT, COORDINATOR, P1, P2, P3] {
             assert!(
-                c.slots[&id].log.len() <= 4 * 500 * 3,
+                c.slots[&id].log.records().len() <= 4 * 500 * 3,
                 "log of {id} grows without compaction only"
             );
         }
@@ -1237,7 +1242,7 @@ fn coordinator_logs_it_could_not_have_written_are_typed_errors() {
     assert_eq!(full.len(), COORDINATOR_TXNS_MAX);
     let mut coordinator = recover(full.clone()).expect("a log at the bounds recovers");
     assert_eq!(coordinator.txn_count(), COORDINATOR_TXNS_MAX);
-    let ready = coordinator.poll_ready();
+    let ready = coordinator.poll_ready().settle();
     assert_eq!(ready.records.len(), COORDINATOR_TXNS_MAX, "all aborted");
     assert!(ready.records.iter().all(|r| matches!(
         r,
@@ -1659,7 +1664,7 @@ fn a_participant_votes_no_when_staged_postings_could_cross_the_balance_bound() {
             floor: 0,
         };
         p.handle_message(Time::ZERO, COORDINATOR, prepare).unwrap();
-        let ready = p.poll_ready();
+        let ready = p.poll_ready().settle();
         match &ready.messages[..] {
             [Envelope {
                 msg: Msg::Vote { vote, .. },
@@ -1713,6 +1718,7 @@ fn idle_clients_cannot_fill_the_coordinator() {
         coordinator.handle_message(now, client, begin).unwrap();
         let prepares = coordinator
             .poll_ready()
+            .settle()
             .messages
             .iter()
             .filter(|e| matches!(e.msg, Msg::Prepare { .. }))
