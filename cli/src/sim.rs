@@ -79,6 +79,10 @@ pub struct CommonArgs {
     /// Crashes per run during the fault phase (any node, any point of a step).
     #[arg(long)]
     crashes: Option<u32>,
+    /// Disk losses per run during the fault phase: a node that may lose its disk
+    /// (an ack-retry sender) crashes and restarts with an empty disk.
+    #[arg(long)]
+    disk_losses: Option<u32>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -164,6 +168,7 @@ pub fn simulate<S: SimScenario>(
         dup: common.dup,
         reorder: common.reorder,
         crashes: common.crashes,
+        disk_losses: common.disk_losses,
     };
     faults.validate().map_err(|e| UsageError(e.to_string()))?;
     if !(1..=RUNS_MAX).contains(&common.runs) {
@@ -253,12 +258,20 @@ fn print_summary(summary: &Summary, header: &str, seed: u64, runs: u64, wall: Du
     } else {
         println!("  messages              {}", summary.messages);
         println!("  retransmissions       {}", counter("retransmissions"));
+        println!(
+            "  incarnations          {} granted, {} messages at most once (lost disk or expiry)",
+            counter("incarnations_granted"),
+            counter("at_most_once")
+        );
     }
     println!(
         "  duplicates suppressed {}",
         counter("duplicates_suppressed")
     );
-    println!("  crashes               {}", summary.crashes);
+    println!(
+        "  crashes               {} ({} with the disk lost)",
+        summary.crashes, summary.disk_losses
+    );
     if summary.scenario == two_phase_commit::TwoPhaseCommit::NAME {
         println!(
             "  crashed roles         {} coordinator, {} participant, {} client",

@@ -39,7 +39,7 @@
 //! use eo_impl::ack_retry::Sender;
 //! use eo_impl::bank::Transfer;
 //! use eo_impl::{Core, Time};
-//! let mut sender = Sender::new(1, 2);
+//! let mut sender = Sender::new(1, 2, Time::ZERO, 0);
 //! sender.submit(Time::ZERO, Transfer { from: 1, to: 2, amount: 5 }).unwrap();
 //! let ready = sender.poll_ready();
 //! let early = ready.messages; // error[E0616]: field `messages` is private
@@ -55,15 +55,18 @@
 //! The order that compiles, and the refusal of a stale proof:
 //!
 //! ```
-//! use eo_impl::ack_retry::Sender;
+//! use eo_impl::ack_retry::{Msg, Sender};
 //! use eo_impl::bank::Transfer;
 //! use eo_impl::disk::SimDisk;
 //! use eo_impl::wal::Wal;
 //! use eo_impl::{Core, Time};
 //!
 //! let (mut wal, _) = Wal::open(SimDisk::new()).unwrap();
-//! let stale = wal.durable_proof(); // nothing appended yet
-//! let mut sender = Sender::new(1, 2);
+//! let mut sender = Sender::new(1, 2, Time::ZERO, 0); // asks receiver 2 for an incarnation
+//! sender.handle_message(Time::ZERO, 2, Msg::Granted { nonce: 1, incarnation: 1 }).unwrap();
+//! let release = sender.poll_ready().persist(&mut wal).unwrap();
+//! let _ = release.open(wal.sync_proof().unwrap()).unwrap();
+//! let stale = wal.durable_proof();
 //! sender.submit(Time::ZERO, Transfer { from: 1, to: 2, amount: 5 }).unwrap();
 //! let release = sender.poll_ready().persist(&mut wal).unwrap(); // append
 //! let refused = release.open(stale).unwrap_err(); // not durable yet: refused
@@ -407,6 +410,7 @@ mod tests {
 
     fn data(seq: u64) -> Msg {
         Msg::Data {
+            incarnation: 1,
             seq,
             transfer: Transfer {
                 from: 1,
@@ -416,12 +420,23 @@ mod tests {
         }
     }
 
+    /// A receiver that granted incarnation 1 to `SENDER`, that Ready carried out.
+    fn granted_receiver() -> Receiver {
+        let mut receiver = Receiver::new(RECEIVER);
+        let request = Msg::NewIncarnation { nonce: 1 };
+        receiver
+            .handle_message(Time::ZERO, SENDER, request)
+            .unwrap();
+        let _ = receiver.poll_ready().settle();
+        receiver
+    }
+
     /// Finding 1: a release opened with a proof from before the sync is refused
     /// with a typed error naming both positions, and opens after the sync.
     #[test]
     fn a_proof_from_before_the_sync_is_refused() {
         let (mut wal, _) = Wal::open(SimDisk::new()).unwrap();
-        let mut receiver = Receiver::new(RECEIVER);
+        let mut receiver = granted_receiver();
         receiver
             .handle_message(Time::ZERO, SENDER, data(1))
             .unwrap();
@@ -442,7 +457,7 @@ mod tests {
     fn a_ready_without_records_depends_on_the_earlier_ready() {
         let mut log: MemLog<ReceiverRecord> = MemLog::new();
         let stale = log.sync();
-        let mut receiver = Receiver::new(RECEIVER);
+        let mut receiver = granted_receiver();
         receiver
             .handle_message(Time::ZERO, SENDER, data(1))
             .unwrap();
@@ -482,7 +497,13 @@ mod tests {
     #[test]
     fn opening_before_durable_is_named() {
         let mut log = MemLog::new();
-        let mut sender = Sender::new(SENDER, RECEIVER);
+        let mut sender = Sender::new(SENDER, RECEIVER, Time::ZERO, 0);
+        let grant = Msg::Granted {
+            nonce: 1,
+            incarnation: 1,
+        };
+        sender.handle_message(Time::ZERO, RECEIVER, grant).unwrap();
+        let _ = sender.poll_ready().settle();
         let transfer = Transfer {
             from: 1,
             to: 2,
