@@ -375,7 +375,7 @@ impl<R: Clone> MemLog<R> {
 pub(crate) struct Settled<R, M, E> {
     pub records: Vec<R>,
     pub messages: Vec<Envelope<M>>,
-    _events: std::marker::PhantomData<E>,
+    pub events: Vec<E>,
 }
 
 #[cfg(test)]
@@ -392,7 +392,7 @@ impl<R: Clone, M: fmt::Debug, E: fmt::Debug> Ready<R, M, E> {
         Settled {
             records: log.records().to_vec(),
             messages: released.messages,
-            _events: std::marker::PhantomData,
+            events: released.events,
         }
     }
 }

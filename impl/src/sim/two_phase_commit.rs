@@ -611,6 +611,8 @@ impl Scenario for TwoPhaseCommit {
                         );
                     }
                 }
+                // Backpressure, reported to the application; the txn stays pending.
+                Event::Busy { .. } => self.count("busy"),
                 Event::Outcome { txn, decision } => {
                     if let Some(before) = self.learned.insert(txn, decision) {
                         violations.push(
@@ -666,6 +668,7 @@ impl Scenario for TwoPhaseCommit {
                     }
                 }
                 Msg::Query { .. } => self.count("queries"),
+                Msg::Busy { .. } => {}
                 Msg::Vote { txn, vote } => {
                     let fresh = match vote {
                         Vote::Yes => self.yes.insert((id, txn)),

@@ -24,8 +24,8 @@
 
 use super::TRACE_TARGET;
 use super::{
-    backoff, check_legs, check_participants, role, step, Decision, Error, Event, Leg, Msg, Txn,
-    TxnId, Vote, CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
+    backoff, check_legs, check_participants, role, step, Busy, Decision, Error, Event, Leg, Msg,
+    Txn, TxnId, Vote, CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
     DECISION_RETRY_INTERVAL_MAX, DECISION_RETRY_INTERVAL_MIN, PREPARE_RETRY_INTERVAL, VOTE_TIMEOUT,
 };
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
@@ -424,8 +424,15 @@ impl Coordinator {
         self.check_txn(id, &txn.participants())?;
         check_legs(&txn.legs).map_err(|reason| Error::InvalidTxn { txn: id, reason })?;
         if !self.clients.contains_key(&from) && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
-            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                persisted = "none", sent = "none", reason = "clients-full");
+            self.send(
+                from,
+                Msg::Busy {
+                    txn: id,
+                    reason: Busy::Clients,
+                },
+            );
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::BUSY, txn = %id,
+                persisted = "none", sent = "busy", reason = "clients-full");
             return Ok(());
         }
         let window = self.clients.entry(from).or_default();
@@ -448,8 +455,14 @@ impl Coordinator {
                     persisted = "none", sent = "outcome", decision = ?decision);
             }
             None if self.txns.len() >= COORDINATOR_TXNS_MAX => {
-                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                    persisted = "none", sent = "none", reason = "txns-full");
+                // Nothing recorded, nothing promised: the client learns why and backs off.
+                let busy = Msg::Busy {
+                    txn: id,
+                    reason: Busy::Transactions,
+                };
+                self.send(id.client, busy);
+                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::BUSY, txn = %id,
+                    persisted = "none", sent = "busy", reason = "txns-full");
             }
             None => {
                 // Started before Prepare: if this coordinator crashes before
