@@ -459,6 +459,26 @@ impl Participant {
         (credits, debits)
     }
 
+    /// Asserts that the staged index equals a full scan, for every account that
+    /// either holds (test drivers call it after every step).
+    #[cfg(test)]
+    pub(crate) fn assert_staged_index(&self) {
+        let mut accounts: std::collections::BTreeSet<u32> = self.staged.keys().copied().collect();
+        for s in self.txns.values() {
+            if let State::Prepared { posting, .. } = s {
+                accounts.insert(posting.account);
+            }
+        }
+        for account in accounts {
+            assert_eq!(
+                self.staged_by_index(account),
+                self.staged_by_scan(account),
+                "participant {}: staged index of account {account}",
+                self.id
+            );
+        }
+    }
+
     /// The staged sums of `account` as the index holds them.
     #[cfg(test)]
     pub(crate) fn staged_by_index(&self, account: u32) -> (i128, i128) {

@@ -149,6 +149,9 @@ impl Cluster {
         let Some(node) = slot.node.as_mut() else {
             return;
         };
+        if let Some(p) = node.as_participant() {
+            p.assert_staged_index();
+        }
         let log = &mut slot.log;
         let Ok(release) = node.poll_ready().persist(log);
         let proof = log.sync();
