@@ -168,8 +168,9 @@ proptest! {
         dup in 0.0f64..0.5,
         reorder in 0.0f64..0.5,
         crashes in 0u32..10,
+        disk_losses in 0u32..4,
     ) {
-        let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes), disk_losses: Some(0) };
+        let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes), disk_losses: Some(disk_losses) };
         let report = run(seed, messages, spec);
         prop_assert!(report.ok(), "{}", report);
     }
