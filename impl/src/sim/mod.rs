@@ -14,9 +14,10 @@
 //! A node is a core plus a [`Wal`] over a [`SimDisk`]. Every driver step is:
 //!
 //! 1. one input: a delivered message, an expired timer, or a workload command;
-//! 2. `poll_ready` → append every record → *[crash point "after-append"]* →
-//!    `sync` → *[crash point "after-sync"]* → send the messages and release the
-//!    events (to the scenario's ghost history);
+//! 2. `poll_ready` → `persist` (append every record) → *[crash point
+//!    "after-append"]* → `sync_proof` → *[crash point "after-sync"]* → `open` the
+//!    release with the proof, send the messages and release the events (to the
+//!    scenario's ghost history);
 //! 3. maybe compact the log to `snapshot()` (every `compact_every` records);
 //! 4. re-arm the node's timer from `poll_timeout`.
 //!
@@ -232,8 +233,11 @@ fn disk_rng(seed: u64) -> SimRng {
 /// used outside tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DriverBug {
-    /// Sends messages and releases events *before* appending and syncing the
-    /// records: the `ack-before-persist` bug of the models.
+    /// Sends messages and releases events after appending the records but
+    /// *before* syncing them, through [`Release::open_before_durable`] (the only
+    /// way the types allow it): the `ack-before-persist` bug of the models.
+    ///
+    /// [`Release::open_before_durable`]: crate::release::Release::open_before_durable
     SendBeforeSync,
     /// Never fires timers: a lost message is never retransmitted, so the
     /// cluster cannot converge.
