@@ -86,6 +86,11 @@ pub struct CommonArgs {
     /// 0 to 10000; drawn from each run's seed if omitted.
     #[arg(long, allow_negative_numbers = true, value_parser = crashes)]
     crashes: Option<u32>,
+    /// Disk losses per run during the fault phase: a node that may lose its disk
+    /// (an ack-retry sender) crashes and restarts with an empty disk; 0 to 1000;
+    /// drawn from each run's seed if omitted.
+    #[arg(long, allow_negative_numbers = true, value_parser = disk_losses)]
+    disk_losses: Option<u32>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -121,6 +126,11 @@ fn crashes(text: &str) -> Result<u32, String> {
         .map(|n| u32::try_from(n).expect("CRASHES_MAX fits u32"))
 }
 
+fn disk_losses(text: &str) -> Result<u32, String> {
+    args::whole(text, 0, u64::from(sim::DISK_LOSSES_MAX))
+        .map(|n| u32::try_from(n).expect("DISK_LOSSES_MAX fits u32"))
+}
+
 fn loss(text: &str) -> Result<f64, String> {
     args::probability(text, true)
 }
@@ -134,13 +144,14 @@ fn unit_probability(text: &str) -> Result<f64, String> {
 fn drawn_faults_help() -> String {
     format!(
         "Fault options not given are drawn from each run's seed: --loss, --dup and --reorder \
-         uniformly from 0 to below {}, {} and {}, --crashes from 0 to {}. The first line of \
-         the output shows the values used (for one run), and a failed run prints the command \
-         that replays it.",
+         uniformly from 0 to below {}, {} and {}, --crashes from 0 to {}, --disk-losses from 0 \
+         to {} (ack-retry). The first line of the output shows the values used (for one run), \
+         and a failed run prints the command that replays it.",
         sim::LOSS_DRAW_MAX,
         sim::DUP_DRAW_MAX,
         sim::REORDER_DRAW_MAX,
-        sim::CRASHES_DRAW_MAX
+        sim::CRASHES_DRAW_MAX,
+        sim::DISK_LOSSES_DRAW_MAX
     )
 }
 
@@ -202,6 +213,7 @@ pub fn simulate<S: SimScenario>(
         dup: common.dup,
         reorder: common.reorder,
         crashes: common.crashes,
+        disk_losses: common.disk_losses,
     };
     faults.validate().map_err(|e| UsageError(e.to_string()))?;
     let seed = common.seed.unwrap_or_else(random_seed);
@@ -340,10 +352,21 @@ fn print_summary(summary: &Summary, header: &str, seed: u64, runs: u64, wall: Du
                 counter("rejections")
             ),
         );
+        line(
+            "incarnations",
+            format!(
+                "{} granted, {} messages at most once (their sender lost its disk or outlived its retention)",
+                counter("incarnations_granted"),
+                counter("at_most_once")
+            ),
+        );
     }
     line(
         "crashes",
-        format!("{} (during the fault phase)", summary.crashes),
+        format!(
+            "{} (during the fault phase; {} of them with the disk lost)",
+            summary.crashes, summary.disk_losses
+        ),
     );
     if summary.scenario == two_phase_commit::TwoPhaseCommit::NAME {
         line(

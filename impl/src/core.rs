@@ -1,28 +1,40 @@
 //! The contract every protocol core follows, and the small types it speaks in.
 //!
-//! A core is a deterministic state machine. One driver step is:
+//! A core is a deterministic state machine. One driver step is, in this call order:
 //!
 //! 1. feed one input: `handle_message(now, from, msg)`, `handle_timeout(now)`, or a
 //!    role-specific application command;
-//! 2. `poll_ready()` and carry out the [`Ready`] **in this order**: append every
-//!    record to the log, sync the log, and only then send the messages and deliver
-//!    the events. A message in a `Ready` (an acknowledgement, a yes vote, a
-//!    decision) may state a fact that is true only once the records are durable;
-//!    sending it earlier is exactly the `ack-before-persist` bug of the models;
+//! 2. `poll_ready()` → [`Ready`]; then
+//!    - `ready.persist(&mut log)` appends every record and returns a
+//!      [`Release`](crate::release::Release) that depends on the log's last
+//!      position (this `Ready`'s records **and every earlier `Ready`'s**);
+//!    - `log.sync_proof()` syncs and returns a [`Durable`](crate::release::Durable)
+//!      proof of the position now durable;
+//!    - `release.open(proof)` yields the messages to send and the events to hand to
+//!      the application, or refuses with a typed
+//!      [`NotYetDurable`](crate::release::NotYetDurable) if the proof does not
+//!      reach the release's position;
 //! 3. arm a timer for `poll_timeout()`.
 //!
-//! ## The ordering contract
+//! ## The ordering contract, enforced by types
 //!
-//! The messages and events of a `Ready` may be released only once the records of
-//! that `Ready` **and of every earlier `Ready` of the same core** are durable.
-//! Some messages carry no record of their own and are true only because of an
-//! earlier one: a receiver's re-ack of a duplicate, a participant's repeated yes
-//! vote, the coordinator's outcome for a retried Begin or its answer to a query,
-//! the `low` in a client's Begin. A driver that carries out each `Ready` fully
-//! before the next (as the simulator does) meets the contract. A pipelined driver
-//! (group commit, sends overlapping a later sync) must hold a `Ready`'s messages
-//! until the log is durable up to that `Ready`'s last record, even when the
-//! `Ready` itself has no records.
+//! A message in a `Ready` (an acknowledgement, a yes vote, a decision) may state a
+//! fact that is true only once the records are durable; sending it earlier is
+//! exactly the `ack-before-persist` bug of the models. Some messages carry no record
+//! of their own and are true only because of an earlier one: a receiver's re-ack of
+//! a duplicate, a participant's repeated yes vote, the coordinator's outcome for a
+//! retried Begin or its answer to a query, the `low` in a client's Begin. So the
+//! messages and events of a `Ready` may be released only once the records of that
+//! `Ready` and of every earlier `Ready` of the same core are durable.
+//!
+//! [`crate::release`] turns this into types: a `Ready`'s fields are private, the
+//! only way to its messages is a `Release` made by appending its records to a log,
+//! and a `Release` opens only with a proof that only a log makes. Sending before
+//! appending does not compile; opening with a proof from before the sync is a
+//! typed refusal. A `Ready` without records depends on the position of the last
+//! record appended before it, so a pipelined driver (group commit, sends
+//! overlapping a later sync) that holds each `Release` until a proof covers it
+//! meets the contract without further thought.
 //!
 //! After a crash, a driver rebuilds the core with `recover(records)` from what the
 //! log returned, then continues at step 2 (a recovered core may have messages to
@@ -35,6 +47,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::ops::Add;
 use std::time::Duration;
+
+pub use crate::release::Ready;
 
 /// A node's address in a cluster. Drivers map it to a socket or a simulated link.
 pub type NodeId = u32;
@@ -96,42 +110,6 @@ pub struct Envelope<M> {
     pub msg: M,
 }
 
-/// What a core asks its driver to do, in order: persist `records` (append, then
-/// sync), then send `messages` and hand `events` to the application.
-///
-/// `messages` and `events` may be released only once `records` **and the records
-/// of every earlier `Ready` of the same core** are durable: a message without a
-/// record of its own (a re-ack, a repeated vote, an answer from the log) may rest
-/// on a record polled earlier. See the [module docs](self).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ready<R, M, E> {
-    /// Records to append to the node's log; all must be durable before anything
-    /// in `messages` or `events` is released.
-    pub records: Vec<R>,
-    /// Messages to send once `records`, and every earlier `Ready`'s records, are
-    /// durable.
-    pub messages: Vec<Envelope<M>>,
-    /// Application-visible outcomes (applied, committed, …), released with the
-    /// messages.
-    pub events: Vec<E>,
-}
-
-impl<R, M, E> Default for Ready<R, M, E> {
-    fn default() -> Self {
-        Ready {
-            records: Vec::new(),
-            messages: Vec::new(),
-            events: Vec::new(),
-        }
-    }
-}
-
-impl<R, M, E> Ready<R, M, E> {
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.messages.is_empty() && self.events.is_empty()
-    }
-}
-
 /// The driver-facing half of every protocol core. Role-specific inputs (for
 /// example a sender's `submit`) are inherent methods of each role.
 pub trait Core: Sized {
@@ -158,10 +136,10 @@ pub trait Core: Sized {
     /// The earliest time at which `handle_timeout` has work to do, if any.
     fn poll_timeout(&self) -> Option<Time>;
 
-    /// Takes the outputs accumulated since the last call. A driver releases the
-    /// returned messages and events only once the returned records and those of
-    /// every earlier call are durable (see the module docs): even an empty
-    /// `records` may depend on records still being synced from an earlier call.
+    /// Takes the outputs accumulated since the last call. A driver reaches the
+    /// messages and events only through [`Ready::persist`] and
+    /// [`Release::open`](crate::release::Release::open) (see the module docs): even
+    /// a `Ready` without records depends on records of an earlier call.
     fn poll_ready(&mut self) -> Ready<Self::Record, Self::Msg, Self::Event>;
 
     /// One record that stands for the whole durable state, so that the log can be

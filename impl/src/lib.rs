@@ -8,7 +8,9 @@
 //!   application commands, each given the current [`Time`];
 //! - outputs: [`Core::poll_ready`] returns a [`Ready`] — records to persist,
 //!   messages that may leave only once those records are durable, and application
-//!   events — and [`Core::poll_timeout`] the next deadline.
+//!   events — and [`Core::poll_timeout`] the next deadline. The order is enforced
+//!   by types ([`release`]): `ready.persist(&mut log)` → `log.sync_proof()` →
+//!   `release.open(proof)`.
 //!
 //! Two drivers run the same cores: the deterministic simulator (one thread, virtual
 //! time, one `u64` seed) and the real runtime (files with fsync, TCP). This crate
@@ -19,6 +21,7 @@ pub mod ack_retry;
 pub mod bank;
 pub mod core;
 pub mod disk;
+pub mod release;
 pub mod sim;
 pub mod two_phase_commit;
 pub mod wal;

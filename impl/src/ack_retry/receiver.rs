@@ -1,48 +1,106 @@
-//! The receiving role: applies each message to the bank exactly once.
+//! The receiving role: grants incarnations and applies each message to the bank
+//! exactly once, with dedup state per (sender, incarnation) that is retired after
+//! a retention.
 
 use super::{
-    amount_in_range, step, DedupSnapshot, Msg, ReceiverError, ReceiverEvent, ReceiverRecord,
-    RecoverError, Seq, DEDUP_ABOVE_MAX, SENDERS_MAX, TRACE_TARGET, WINDOW_MAX,
+    amount_in_range, step, DedupSnapshot, Incarnation, Msg, ReceiverError, ReceiverEvent,
+    ReceiverRecord, RecoverError, Seq, DEDUP_ABOVE_MAX, RETENTION_DEFAULT, SENDERS_MAX,
+    TRACE_TARGET, WINDOW_MAX,
 };
-use crate::bank::Bank;
+use crate::bank::{Bank, Transfer};
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 use tracing::debug;
 
 /// The receiving side of ack-retry.
 ///
 /// Call order (see [`crate::core`]):
 ///
-/// 1. `Receiver::new(id)` on first boot, or `Receiver::recover(id, now, records)`
-///    after a restart, with every record the log returned (a snapshot first, if
-///    any);
+/// 1. `Receiver::new(id)` (or [`Receiver::with_retention`]) on first boot, or
+///    `Receiver::recover(id, now, records)` after a restart, with every record
+///    the log returned (a snapshot first, if any);
 /// 2. inputs: [`Core::handle_message`] with a `now` that never goes backwards
-///    (the receiver has no timers);
-/// 3. after each input, [`Core::poll_ready`]: append and sync the records, then
-///    send the acknowledgements and deliver the events. Redeliveries produce an
-///    ack without a record; it must still follow every earlier `Ready`'s records
-///    (a driver that carries out `Ready`s in order does this);
+///    (the receiver has no timers: idle senders are retired when the next
+///    message arrives);
+/// 3. after each input, [`Core::poll_ready`], carried out as [`crate::release`]
+///    requires. Redeliveries produce an ack without a record; it rests on an
+///    earlier `Ready`'s record, which the release's position covers;
 /// 4. [`Core::snapshot`] only when every record polled so far is durable.
+///
+/// ## Incarnations, fencing and retention
+///
+/// A sender with an empty log asks for an incarnation; the receiver grants the
+/// next one (unique across senders, only growing), records it and answers. Per
+/// sender it keeps one entry: the incarnations granted since the entry was
+/// created (`floor..=granted`) and the dedup state of the newest one that sent
+/// data. Data of a newer granted incarnation takes the dedup state over (seqs
+/// restart at 1) and fences every older one; data of a fenced incarnation, or
+/// of a sender without an entry, is answered [`Msg::Expired`] and not applied.
+///
+/// An entry whose sender has been idle (no grant, no data) longer than the
+/// retention is retired with a [`ReceiverRecord::Retired`]. **The hazard of
+/// retiring too early**: a sender idle beyond the retention that then
+/// retransmits gets `Expired`, not an application and not an ack; the messages
+/// it had not had acknowledged are applied at most once (perhaps before the
+/// retirement, perhaps never), and its application is told their outcome is
+/// unknown. Nothing is applied twice, because a retired incarnation is never
+/// granted again. Idleness is measured from the receiver's own clock; after a
+/// restart every entry counts as active at the recovery time, so a restart only
+/// delays retirement.
 #[derive(Debug)]
 pub struct Receiver {
     id: NodeId,
     bank: Bank,
-    /// Dedup state per sender, at most [`SENDERS_MAX`] entries.
-    senders: BTreeMap<NodeId, Dedup>,
+    /// Per sender, at most [`SENDERS_MAX`] entries.
+    senders: BTreeMap<NodeId, Entry>,
+    /// The last incarnation granted to any sender (0: none yet).
+    last_granted: Incarnation,
+    retention: Duration,
     ready: Ready<ReceiverRecord, Msg, ReceiverEvent>,
     now: Time,
     stats: ReceiverStats,
 }
 
-/// Which seqs of one sender are applied: all `<= hwm`, and those in `above`.
+/// What the receiver knows of one sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    /// The first incarnation granted since the entry was created: lower ones are
+    /// fenced (granted before a retirement, or to nobody here).
+    floor: Incarnation,
+    /// The last incarnation granted to this sender.
+    granted: Incarnation,
+    /// Dedup state of the newest incarnation that sent data (0: none yet).
+    dedup: Dedup,
+    /// The last grant or data seen from the sender.
+    last_active: Time,
+}
+
+impl Entry {
+    /// Whether data of `incarnation` may be applied: granted in this entry's life
+    /// and not older than the incarnation the dedup state belongs to.
+    fn admits(&self, incarnation: Incarnation) -> bool {
+        incarnation >= self.floor && incarnation >= self.dedup.incarnation
+    }
+}
+
+/// Which seqs of one incarnation are applied: all `<= hwm`, and those in `above`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Dedup {
+    incarnation: Incarnation,
     hwm: Seq,
     /// Applied seqs in `(hwm + 1, hwm + WINDOW_MAX]`; never contains `hwm + 1`.
     above: BTreeSet<Seq>,
 }
 
 impl Dedup {
+    fn fresh(incarnation: Incarnation) -> Dedup {
+        Dedup {
+            incarnation,
+            ..Dedup::default()
+        }
+    }
+
     fn contains(&self, seq: Seq) -> bool {
         seq <= self.hwm || self.above.contains(&seq)
     }
@@ -69,21 +127,39 @@ impl Dedup {
     }
 }
 
-/// Counters of one receiver incarnation (they restart from zero after a crash).
+/// Counters of one receiver process (they restart from zero after a crash).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReceiverStats {
     pub applied: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    pub granted: u64,
+    /// Data of a fenced or retired incarnation, answered `Expired`.
+    pub expired: u64,
+    pub retired: u64,
+}
+
+/// What an incoming data message is, before anything changes.
+enum Verdict {
+    Expired,
+    Duplicate,
+    Apply,
 }
 
 impl Receiver {
-    /// A receiver that has never run.
+    /// A receiver that has never run, with [`RETENTION_DEFAULT`].
     pub fn new(id: NodeId) -> Receiver {
+        Receiver::with_retention(id, RETENTION_DEFAULT)
+    }
+
+    /// A receiver that has never run and retires senders idle for `retention`.
+    pub fn with_retention(id: NodeId, retention: Duration) -> Receiver {
         Receiver {
             id,
             bank: Bank::new(),
             senders: BTreeMap::new(),
+            last_granted: 0,
+            retention,
             ready: Ready::default(),
             now: Time::ZERO,
             stats: ReceiverStats::default(),
@@ -91,13 +167,23 @@ impl Receiver {
     }
 
     /// Rebuilds a receiver from its log: an optional snapshot, then the records
-    /// appended after it.
+    /// appended after it. Every sender counts as active at `now`.
     pub fn recover(
         id: NodeId,
         now: Time,
         records: impl IntoIterator<Item = ReceiverRecord>,
     ) -> Result<Receiver, RecoverError> {
-        let mut receiver = Receiver::new(id);
+        Receiver::recover_with_retention(id, now, RETENTION_DEFAULT, records)
+    }
+
+    /// [`Receiver::recover`] with a configured retention.
+    pub fn recover_with_retention(
+        id: NodeId,
+        now: Time,
+        retention: Duration,
+        records: impl IntoIterator<Item = ReceiverRecord>,
+    ) -> Result<Receiver, RecoverError> {
+        let mut receiver = Receiver::with_retention(id, retention);
         receiver.now = now;
         let mut count = 0usize;
         for (index, record) in records.into_iter().enumerate() {
@@ -113,86 +199,133 @@ impl Receiver {
     }
 
     fn replay(&mut self, index: usize, record: ReceiverRecord) -> Result<(), RecoverError> {
+        let bound = |what| RecoverError::OutOfBounds { index, what };
         match record {
-            ReceiverRecord::Snapshot { bank, senders } => {
+            ReceiverRecord::Snapshot {
+                bank,
+                last_granted,
+                senders,
+            } => {
                 if index != 0 {
                     return Err(RecoverError::SnapshotNotFirst { index });
                 }
                 if senders.len() > SENDERS_MAX {
-                    return Err(RecoverError::OutOfBounds {
-                        index,
-                        what: "snapshot has too many senders",
-                    });
+                    return Err(bound("snapshot has too many senders"));
                 }
                 if !bank.is_well_formed() {
-                    return Err(RecoverError::OutOfBounds {
-                        index,
-                        what: "snapshot balance beyond BALANCE_MAX",
-                    });
+                    return Err(bound("snapshot balance beyond BALANCE_MAX"));
                 }
                 self.bank = bank;
-                for DedupSnapshot { sender, hwm, above } in senders {
+                self.last_granted = last_granted;
+                for s in senders {
                     let dedup = Dedup {
-                        hwm,
-                        above: above.iter().copied().collect(),
+                        incarnation: s.incarnation,
+                        hwm: s.hwm,
+                        above: s.above.iter().copied().collect(),
                     };
-                    let well_formed = dedup.above.len() == above.len()
+                    let well_formed = dedup.above.len() == s.above.len()
                         && dedup.above.len() <= DEDUP_ABOVE_MAX
                         && dedup
                             .above
                             .iter()
-                            .all(|&s| s > hwm + 1 && s <= hwm + WINDOW_MAX);
+                            .all(|&q| q > s.hwm + 1 && q <= s.hwm + WINDOW_MAX);
                     if !well_formed {
-                        return Err(RecoverError::OutOfBounds {
+                        return Err(bound("snapshot dedup set outside the window"));
+                    }
+                    let granted_well = 0 < s.floor
+                        && s.floor <= s.granted
+                        && s.granted <= last_granted
+                        && (s.incarnation == 0
+                            || (s.floor <= s.incarnation && s.incarnation <= s.granted))
+                        && (s.incarnation != 0 || (s.hwm == 0 && s.above.is_empty()));
+                    if !granted_well {
+                        return Err(RecoverError::Incarnation {
                             index,
-                            what: "snapshot dedup set outside the window",
+                            what: "snapshot incarnations out of order",
                         });
                     }
-                    if self.senders.insert(sender, dedup).is_some() {
-                        return Err(RecoverError::OutOfBounds {
-                            index,
-                            what: "snapshot repeats a sender",
-                        });
+                    let entry = Entry {
+                        floor: s.floor,
+                        granted: s.granted,
+                        dedup,
+                        last_active: self.now,
+                    };
+                    if self.senders.insert(s.sender, entry).is_some() {
+                        return Err(bound("snapshot repeats a sender"));
                     }
+                }
+            }
+            ReceiverRecord::Granted {
+                sender,
+                incarnation,
+            } => {
+                if incarnation <= self.last_granted {
+                    return Err(RecoverError::Incarnation {
+                        index,
+                        what: "granted incarnation not above the last one",
+                    });
+                }
+                if !self.senders.contains_key(&sender) && self.senders.len() >= SENDERS_MAX {
+                    return Err(bound("grant to a sender beyond the bound"));
+                }
+                self.grant(sender, incarnation);
+            }
+            ReceiverRecord::Retired { sender } => {
+                if self.senders.remove(&sender).is_none() {
+                    return Err(bound("retired a sender that is not tracked"));
                 }
             }
             ReceiverRecord::Applied {
                 from,
+                incarnation,
                 seq,
                 transfer,
             } => {
-                if !self.senders.contains_key(&from) && self.senders.len() >= SENDERS_MAX {
-                    return Err(RecoverError::OutOfBounds {
-                        index,
-                        what: "applied record from a sender beyond the bound",
-                    });
-                }
                 if !amount_in_range(transfer.amount) {
-                    return Err(RecoverError::OutOfBounds {
+                    return Err(bound("applied amount out of range"));
+                }
+                let Some(entry) = self.senders.get_mut(&from) else {
+                    return Err(RecoverError::Incarnation {
                         index,
-                        what: "applied amount out of range",
+                        what: "applied record from a sender without an entry",
+                    });
+                };
+                if !entry.admits(incarnation) || incarnation > entry.granted {
+                    return Err(RecoverError::Incarnation {
+                        index,
+                        what: "applied record of a fenced or ungranted incarnation",
                     });
                 }
-                let dedup = self.senders.entry(from).or_default();
-                if dedup.contains(seq) {
+                if incarnation > entry.dedup.incarnation {
+                    entry.dedup = Dedup::fresh(incarnation);
+                }
+                if entry.dedup.contains(seq) {
                     return Err(RecoverError::AppliedTwice { index, from, seq });
                 }
-                if !dedup.in_window(seq) {
-                    return Err(RecoverError::OutOfBounds {
-                        index,
-                        what: "applied seq beyond the window (or 0)",
-                    });
+                if !entry.dedup.in_window(seq) {
+                    return Err(bound("applied seq beyond the window (or 0)"));
                 }
                 self.bank
                     .apply_transfer(&transfer)
-                    .map_err(|_| RecoverError::OutOfBounds {
-                        index,
-                        what: "applied transfer beyond BALANCE_MAX",
-                    })?;
-                dedup.insert(seq);
+                    .map_err(|_| bound("applied transfer beyond BALANCE_MAX"))?;
+                entry.dedup.insert(seq);
             }
         }
         Ok(())
+    }
+
+    /// Records `incarnation` as granted to `sender` (creating its entry).
+    fn grant(&mut self, sender: NodeId, incarnation: Incarnation) {
+        self.last_granted = incarnation;
+        let now = self.now;
+        let entry = self.senders.entry(sender).or_insert(Entry {
+            floor: incarnation,
+            granted: incarnation,
+            dedup: Dedup::default(),
+            last_active: now,
+        });
+        entry.granted = incarnation;
+        entry.last_active = now;
     }
 
     pub fn id(&self) -> NodeId {
@@ -204,21 +337,31 @@ impl Receiver {
         &self.bank
     }
 
-    /// Whether message `seq` from `from` is applied.
-    pub fn has_applied(&self, from: NodeId, seq: Seq) -> bool {
-        self.senders.get(&from).is_some_and(|d| d.contains(seq))
+    /// Whether message `seq` of `from`'s `incarnation` is applied, if the receiver
+    /// still knows (`None` once that incarnation is fenced or retired).
+    pub fn applied(&self, from: NodeId, incarnation: Incarnation, seq: Seq) -> Option<bool> {
+        let entry = self.senders.get(&from)?;
+        if !entry.admits(incarnation) || incarnation > entry.granted {
+            return None;
+        }
+        Some(entry.dedup.incarnation == incarnation && entry.dedup.contains(seq))
     }
 
-    /// `from`'s high-water mark: every seq up to it is applied.
+    /// `from`'s high-water mark in its current incarnation.
     pub fn hwm(&self, from: NodeId) -> Seq {
-        self.senders.get(&from).map_or(0, |d| d.hwm)
+        self.senders.get(&from).map_or(0, |e| e.dedup.hwm)
+    }
+
+    /// The last incarnation granted to `from`, if it is tracked.
+    pub fn granted(&self, from: NodeId) -> Option<Incarnation> {
+        self.senders.get(&from).map(|e| e.granted)
     }
 
     /// The size of the dedup state: (senders, seqs remembered above the hwms).
     pub fn dedup_size(&self) -> (usize, usize) {
         (
             self.senders.len(),
-            self.senders.values().map(|d| d.above.len()).sum(),
+            self.senders.values().map(|e| e.dedup.above.len()).sum(),
         )
     }
 
@@ -240,6 +383,177 @@ impl Receiver {
         );
         Err(error)
     }
+
+    /// Retires every sender idle for longer than the retention. At most
+    /// [`SENDERS_MAX`] entries to look at.
+    fn retire_idle(&mut self) {
+        let now = self.now;
+        let retention = self.retention;
+        let is_idle = |e: &Entry| now.saturating_since(e.last_active) > retention;
+        if !self.senders.values().any(is_idle) {
+            return; // the common case: no allocation
+        }
+        let idle: Vec<NodeId> = self
+            .senders
+            .iter()
+            .filter(|(_, e)| is_idle(e))
+            .map(|(&s, _)| s)
+            .collect();
+        for sender in idle {
+            self.senders.remove(&sender);
+            self.ready.push_record(ReceiverRecord::Retired { sender });
+            self.stats.retired += 1;
+            debug!(
+                target: TRACE_TARGET,
+                node = self.id, role = "receiver", step = step::RETIRE, peer = sender,
+                persisted = "retired", sent = "none",
+            );
+        }
+    }
+
+    fn on_request(&mut self, from: NodeId, nonce: u64) -> Result<(), ReceiverError> {
+        if !self.senders.contains_key(&from) && self.senders.len() >= SENDERS_MAX {
+            return self.reject(ReceiverError::TooManySenders { from }, from, 0);
+        }
+        let incarnation = self.last_granted + 1;
+        self.grant(from, incarnation);
+        self.ready.push_record(ReceiverRecord::Granted {
+            sender: from,
+            incarnation,
+        });
+        self.ready.push_message(Envelope {
+            to: from,
+            msg: Msg::Granted { nonce, incarnation },
+        });
+        self.stats.granted += 1;
+        debug!(
+            target: TRACE_TARGET,
+            node = self.id, role = "receiver", step = step::GRANT, peer = from, incarnation,
+            persisted = "granted", sent = "granted",
+        );
+        Ok(())
+    }
+
+    fn on_data(
+        &mut self,
+        from: NodeId,
+        incarnation: Incarnation,
+        seq: Seq,
+        transfer: Transfer,
+    ) -> Result<(), ReceiverError> {
+        if seq == 0 {
+            return self.reject(ReceiverError::SeqZero { from }, from, seq);
+        }
+        if !amount_in_range(transfer.amount) {
+            let amount = transfer.amount;
+            return self.reject(ReceiverError::AmountOutOfRange { from, amount }, from, seq);
+        }
+        let verdict = match self.senders.get(&from) {
+            None => Verdict::Expired,
+            Some(e) if incarnation > e.granted => {
+                let granted = e.granted;
+                let error = ReceiverError::UnknownIncarnation {
+                    from,
+                    incarnation,
+                    granted,
+                };
+                return self.reject(error, from, seq);
+            }
+            Some(e) if !e.admits(incarnation) => Verdict::Expired,
+            Some(e) if e.dedup.incarnation == incarnation && e.dedup.contains(seq) => {
+                Verdict::Duplicate
+            }
+            Some(e) => {
+                let hwm = if e.dedup.incarnation == incarnation {
+                    e.dedup.hwm
+                } else {
+                    0 // a newer incarnation starts afresh
+                };
+                if seq > hwm + WINDOW_MAX {
+                    let error = ReceiverError::SeqBeyondWindow { from, seq, hwm };
+                    return self.reject(error, from, seq);
+                }
+                Verdict::Apply
+            }
+        };
+        match verdict {
+            Verdict::Expired => {
+                // No dedup state for this incarnation: applying could apply twice.
+                self.ready.push_message(Envelope {
+                    to: from,
+                    msg: Msg::Expired { incarnation },
+                });
+                self.stats.expired += 1;
+                debug!(
+                    target: TRACE_TARGET,
+                    node = self.id, role = "receiver", step = step::EXPIRE, peer = from,
+                    incarnation, seq, persisted = "none", sent = "expired",
+                );
+            }
+            Verdict::Duplicate => {
+                // Already applied and durable (its record preceded this Ready): say so again.
+                let entry = self.senders.get_mut(&from).expect("verdict saw the entry");
+                entry.last_active = self.now;
+                let hwm = entry.dedup.hwm;
+                self.ready.push_message(Envelope {
+                    to: from,
+                    msg: Msg::Ack {
+                        incarnation,
+                        hwm,
+                        seq,
+                    },
+                });
+                self.stats.duplicates += 1;
+                debug!(
+                    target: TRACE_TARGET,
+                    node = self.id, role = "receiver", step = step::DUPLICATE, peer = from,
+                    incarnation, seq, hwm, persisted = "none", sent = "ack",
+                );
+            }
+            Verdict::Apply => {
+                if self.bank.apply_transfer(&transfer).is_err() {
+                    return self.reject(ReceiverError::BalanceOutOfRange { from, seq }, from, seq);
+                }
+                let now = self.now;
+                let entry = self.senders.get_mut(&from).expect("verdict saw the entry");
+                if incarnation > entry.dedup.incarnation {
+                    entry.dedup = Dedup::fresh(incarnation); // fences the older ones
+                }
+                entry.dedup.insert(seq);
+                entry.last_active = now;
+                let hwm = entry.dedup.hwm;
+                // One record carries the effect and the dedup update; the ack follows it.
+                self.ready.push_record(ReceiverRecord::Applied {
+                    from,
+                    incarnation,
+                    seq,
+                    transfer,
+                });
+                self.ready.push_message(Envelope {
+                    to: from,
+                    msg: Msg::Ack {
+                        incarnation,
+                        hwm,
+                        seq,
+                    },
+                });
+                self.ready.push_event(ReceiverEvent::Applied {
+                    from,
+                    incarnation,
+                    seq,
+                    transfer,
+                });
+                self.stats.applied += 1;
+                debug!(
+                    target: TRACE_TARGET,
+                    node = self.id, role = "receiver", step = step::APPLY, peer = from,
+                    incarnation, seq, hwm, amount = transfer.amount,
+                    persisted = "applied", sent = "ack",
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Core for Receiver {
@@ -250,78 +564,19 @@ impl Core for Receiver {
 
     fn handle_message(&mut self, now: Time, from: NodeId, msg: Msg) -> Result<(), ReceiverError> {
         self.now.advance_to(now);
-        let (seq, transfer) = match msg {
-            Msg::Data { seq, transfer } => (seq, transfer),
-            Msg::Ack { seq, .. } => {
-                return self.reject(ReceiverError::UnexpectedAck { from }, from, seq)
-            }
-        };
-        if seq == 0 {
-            return self.reject(ReceiverError::SeqZero { from }, from, seq);
-        }
-        if !amount_in_range(transfer.amount) {
-            return self.reject(
-                ReceiverError::AmountOutOfRange {
-                    from,
-                    amount: transfer.amount,
-                },
-                from,
+        self.retire_idle();
+        match msg {
+            Msg::NewIncarnation { nonce } => self.on_request(from, nonce),
+            Msg::Data {
+                incarnation,
                 seq,
-            );
+                transfer,
+            } => self.on_data(from, incarnation, seq, transfer),
+            Msg::Ack { seq, .. } => self.reject(ReceiverError::UnexpectedAck { from }, from, seq),
+            Msg::Granted { .. } | Msg::Expired { .. } => {
+                self.reject(ReceiverError::UnexpectedGrant { from }, from, 0)
+            }
         }
-        if !self.senders.contains_key(&from) && self.senders.len() >= SENDERS_MAX {
-            return self.reject(ReceiverError::TooManySenders { from }, from, seq);
-        }
-        // A sender gets dedup state only once one of its messages is applied.
-        let unknown = Dedup::default();
-        let dedup = self.senders.get(&from).unwrap_or(&unknown);
-        if dedup.contains(seq) {
-            // Already applied and durable (its record preceded this Ready): say so again.
-            let hwm = dedup.hwm;
-            self.ready.messages.push(Envelope {
-                to: from,
-                msg: Msg::Ack { hwm, seq },
-            });
-            self.stats.duplicates += 1;
-            debug!(
-                target: TRACE_TARGET,
-                node = self.id, role = "receiver", step = step::DUPLICATE, peer = from, seq, hwm,
-                persisted = "none", sent = "ack",
-            );
-            return Ok(());
-        }
-        if !dedup.in_window(seq) {
-            let hwm = dedup.hwm;
-            return self.reject(ReceiverError::SeqBeyondWindow { from, seq, hwm }, from, seq);
-        }
-        if self.bank.apply_transfer(&transfer).is_err() {
-            return self.reject(ReceiverError::BalanceOutOfRange { from, seq }, from, seq);
-        }
-        let dedup = self.senders.entry(from).or_default();
-        dedup.insert(seq);
-        let hwm = dedup.hwm;
-        // One record carries the effect and the dedup update; the ack follows it.
-        self.ready.records.push(ReceiverRecord::Applied {
-            from,
-            seq,
-            transfer,
-        });
-        self.ready.messages.push(Envelope {
-            to: from,
-            msg: Msg::Ack { hwm, seq },
-        });
-        self.ready.events.push(ReceiverEvent::Applied {
-            from,
-            seq,
-            transfer,
-        });
-        self.stats.applied += 1;
-        debug!(
-            target: TRACE_TARGET,
-            node = self.id, role = "receiver", step = step::APPLY, peer = from, seq, hwm,
-            amount = transfer.amount, persisted = "applied", sent = "ack",
-        );
-        Ok(())
     }
 
     fn handle_timeout(&mut self, now: Time) {
@@ -338,16 +593,19 @@ impl Core for Receiver {
 
     fn snapshot(&self) -> ReceiverRecord {
         assert!(
-            self.ready.records.is_empty(),
+            self.ready.records().is_empty(),
             "snapshot with records not yet polled and persisted"
         );
         let senders: Vec<DedupSnapshot> = self
             .senders
             .iter()
-            .map(|(&sender, d)| DedupSnapshot {
+            .map(|(&sender, e)| DedupSnapshot {
                 sender,
-                hwm: d.hwm,
-                above: d.above.iter().copied().collect(),
+                floor: e.floor,
+                granted: e.granted,
+                incarnation: e.dedup.incarnation,
+                hwm: e.dedup.hwm,
+                above: e.dedup.above.iter().copied().collect(),
             })
             .collect();
         debug!(
@@ -357,6 +615,7 @@ impl Core for Receiver {
         );
         ReceiverRecord::Snapshot {
             bank: self.bank.clone(),
+            last_granted: self.last_granted,
             senders,
         }
     }

@@ -7,7 +7,9 @@
 
 use super::*;
 use crate::bank::Transfer;
+use crate::core::Envelope;
 use crate::core::{Core, Time};
+use crate::release::{Log, MemLog};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -18,13 +20,15 @@ struct Pair {
     now: Time,
     sender: Sender,
     receiver: Receiver,
-    sender_log: Vec<SenderRecord>,
-    receiver_log: Vec<ReceiverRecord>,
+    sender_log: MemLog<SenderRecord>,
+    receiver_log: MemLog<ReceiverRecord>,
     to_receiver: VecDeque<Msg>,
     to_sender: VecDeque<Msg>,
     /// Ghost history: every application event and every delivery event released.
     applied: Vec<Seq>,
     delivered: Vec<Seq>,
+    /// Sender processes started: each gets nonces of its own.
+    boots: u64,
 }
 
 fn transfer(amount: i64) -> Transfer {
@@ -36,38 +40,54 @@ fn transfer(amount: i64) -> Transfer {
 }
 
 impl Pair {
+    /// A pair whose sender already holds incarnation 1: the handshake is done
+    /// and its records are in both logs.
     fn new() -> Pair {
+        let mut p = Pair::fresh();
+        p.flush_sender();
+        p.deliver_to_receiver();
+        p.deliver_to_sender();
+        assert_eq!(p.sender.incarnation(), Some(1));
+        p
+    }
+
+    /// A pair before the handshake: the sender has not asked yet.
+    fn fresh() -> Pair {
         Pair {
             now: Time::ZERO,
-            sender: Sender::new(SENDER, RECEIVER),
+            sender: Sender::new(SENDER, RECEIVER, Time::ZERO, 0),
             receiver: Receiver::new(RECEIVER),
-            sender_log: Vec::new(),
-            receiver_log: Vec::new(),
+            sender_log: MemLog::new(),
+            receiver_log: MemLog::new(),
             to_receiver: VecDeque::new(),
             to_sender: VecDeque::new(),
             applied: Vec::new(),
             delivered: Vec::new(),
+            boots: 0,
         }
     }
 
-    /// Persist, then send: the order every driver must keep.
+    /// Persist, then send: the order every driver must keep, as the types of
+    /// [`crate::release`] allow it (append, sync, open with the proof).
     fn flush_sender(&mut self) {
-        let ready = self.sender.poll_ready();
-        self.sender_log.extend(ready.records);
+        let Ok(release) = self.sender.poll_ready().persist(&mut self.sender_log);
+        let proof = self.sender_log.sync();
+        let ready = release.open(proof).expect("the sync covers the release");
         for env in ready.messages {
             assert_eq!(env.to, RECEIVER);
             self.to_receiver.push_back(env.msg);
         }
         for event in ready.events {
-            if let SenderEvent::Delivered { seq } = event {
+            if let SenderEvent::Delivered { seq, .. } = event {
                 self.delivered.push(seq);
             }
         }
     }
 
     fn flush_receiver(&mut self) {
-        let ready = self.receiver.poll_ready();
-        self.receiver_log.extend(ready.records);
+        let Ok(release) = self.receiver.poll_ready().persist(&mut self.receiver_log);
+        let proof = self.receiver_log.sync();
+        let ready = release.open(proof).expect("the sync covers the release");
         for env in ready.messages {
             assert_eq!(env.to, SENDER);
             self.to_sender.push_back(env.msg);
@@ -131,15 +151,26 @@ impl Pair {
     }
 
     fn crash_sender(&mut self) {
-        self.sender = Sender::recover(SENDER, RECEIVER, self.now, self.sender_log.clone())
+        self.boots += 1;
+        let records = self.sender_log.records().to_vec();
+        self.sender = Sender::recover(SENDER, RECEIVER, self.now, self.boots << 32, records)
             .expect("sender log recovers");
         self.flush_sender();
     }
 
     fn crash_receiver(&mut self) {
-        self.receiver = Receiver::recover(RECEIVER, self.now, self.receiver_log.clone())
+        self.receiver = Receiver::recover(RECEIVER, self.now, self.receiver_log.records().to_vec())
             .expect("receiver log recovers");
         self.flush_receiver();
+    }
+
+    /// How many `Applied` records the receiver's log holds.
+    fn applied_records(&self) -> usize {
+        let records = self.receiver_log.records();
+        records
+            .iter()
+            .filter(|r| matches!(r, ReceiverRecord::Applied { .. }))
+            .count()
     }
 
     fn balance(&self) -> i64 {
@@ -153,22 +184,30 @@ fn a_message_is_applied_and_acknowledged() {
     let seq = p.submit(5);
     assert_eq!(seq, 1);
     assert_eq!(
-        p.sender_log,
-        vec![SenderRecord::Submitted {
+        &p.sender_log.records()[1..],
+        [SenderRecord::Submitted {
             seq: 1,
             transfer: transfer(5)
         }]
     );
     p.deliver_to_receiver();
     assert_eq!(
-        p.receiver_log,
-        vec![ReceiverRecord::Applied {
+        &p.receiver_log.records()[1..],
+        [ReceiverRecord::Applied {
+            incarnation: 1,
             from: SENDER,
             seq: 1,
             transfer: transfer(5)
         }]
     );
-    assert_eq!(p.to_sender, [Msg::Ack { hwm: 1, seq: 1 }]);
+    assert_eq!(
+        p.to_sender,
+        [Msg::Ack {
+            incarnation: 1,
+            hwm: 1,
+            seq: 1
+        }]
+    );
     p.deliver_to_sender();
     assert_eq!(p.delivered, [1]);
     assert_eq!(p.sender.in_flight(), 0);
@@ -187,7 +226,7 @@ fn duplicates_are_acknowledged_but_not_applied() {
     p.deliver_to_receiver();
     p.deliver_to_receiver();
     assert_eq!(p.applied, [1]);
-    assert_eq!(p.receiver_log.len(), 1, "a duplicate writes no record");
+    assert_eq!(p.applied_records(), 1, "a duplicate writes no record");
     assert_eq!(p.to_sender.len(), 3, "every copy is acknowledged");
     assert_eq!(p.receiver.stats().duplicates, 2);
     p.deliver_all();
@@ -204,7 +243,14 @@ fn reordering_within_the_window_applies_each_once_and_advances_the_hwm() {
     p.to_receiver.make_contiguous().reverse();
     p.deliver_to_receiver(); // seq 5 first
     assert_eq!(p.receiver.hwm(SENDER), 0);
-    assert_eq!(p.to_sender.back(), Some(&Msg::Ack { hwm: 0, seq: 5 }));
+    assert_eq!(
+        p.to_sender.back(),
+        Some(&Msg::Ack {
+            incarnation: 1,
+            hwm: 0,
+            seq: 5
+        })
+    );
     p.deliver_to_receiver(); // 4
     p.deliver_to_receiver(); // 3
     p.deliver_to_receiver(); // 2
@@ -223,11 +269,18 @@ fn a_cumulative_ack_clears_everything_at_or_below_the_hwm() {
         p.submit(amount);
     }
     p.deliver_all_to_receiver_dropping_acks_but_last();
-    assert_eq!(p.to_sender, [Msg::Ack { hwm: 4, seq: 4 }]);
+    assert_eq!(
+        p.to_sender,
+        [Msg::Ack {
+            incarnation: 1,
+            hwm: 4,
+            seq: 4
+        }]
+    );
     p.deliver_to_sender();
     assert_eq!(p.delivered, [1, 2, 3, 4]);
     assert_eq!(
-        p.sender_log.last(),
+        p.sender_log.records().last(),
         Some(&SenderRecord::Acked { hwm: 4, seq: 4 })
     );
     assert_eq!(p.sender.in_flight(), 0);
@@ -251,7 +304,14 @@ fn an_exact_ack_above_a_gap_removes_only_that_message() {
     p.submit(2);
     p.to_receiver.pop_front(); // seq 1 is lost
     p.deliver_to_receiver();
-    assert_eq!(p.to_sender, [Msg::Ack { hwm: 0, seq: 2 }]);
+    assert_eq!(
+        p.to_sender,
+        [Msg::Ack {
+            incarnation: 1,
+            hwm: 0,
+            seq: 2
+        }]
+    );
     p.deliver_to_sender();
     assert_eq!(p.delivered, [2]);
     assert!(p.sender.is_outstanding(1) && !p.sender.is_outstanding(2));
@@ -260,6 +320,7 @@ fn an_exact_ack_above_a_gap_removes_only_that_message() {
     assert_eq!(
         p.to_receiver,
         [Msg::Data {
+            incarnation: 1,
             seq: 1,
             transfer: transfer(1)
         }]
@@ -335,12 +396,19 @@ fn receiver_crash_between_persisting_and_acking_redelivery_is_acked_not_applied(
     // The Applied record is durable but the ack never left: the receiver crashes.
     p.to_sender.clear();
     p.crash_receiver();
-    assert!(p.receiver.has_applied(SENDER, 1));
+    assert!(p.receiver.applied(SENDER, 1, 1) == Some(true));
     // The sender's retransmission is a redelivery: acknowledged, not applied.
     p.advance(RETRY_INTERVAL_MIN);
     p.deliver_to_receiver();
-    assert_eq!(p.to_sender, [Msg::Ack { hwm: 1, seq: 1 }]);
-    assert_eq!(p.receiver_log.len(), 1);
+    assert_eq!(
+        p.to_sender,
+        [Msg::Ack {
+            incarnation: 1,
+            hwm: 1,
+            seq: 1
+        }]
+    );
+    assert_eq!(p.applied_records(), 1);
     p.deliver_all();
     assert_eq!(p.applied, [1]);
     assert_eq!(p.delivered, [1]);
@@ -355,11 +423,11 @@ fn receiver_crash_before_persisting_forgets_and_reapplies_once() {
     p.receiver.handle_message(p.now, SENDER, msg).unwrap();
     // Crash before the driver polled: the record never reached the log, and no ack left.
     p.crash_receiver();
-    assert!(!p.receiver.has_applied(SENDER, 1));
+    assert!(p.receiver.applied(SENDER, 1, 1) != Some(true));
     p.advance(RETRY_INTERVAL_MIN);
     p.deliver_all();
     assert_eq!(p.balance(), 4, "applied once in the durable history");
-    assert_eq!(p.receiver_log.len(), 1);
+    assert_eq!(p.applied_records(), 1);
 }
 
 #[test]
@@ -411,8 +479,8 @@ fn snapshots_compact_the_log_without_changing_the_state() {
         p.deliver_to_receiver();
     }
     p.deliver_all_to_receiver_dropping_acks_but_last();
-    p.sender_log = vec![p.sender.snapshot()];
-    p.receiver_log = vec![p.receiver.snapshot()];
+    p.sender_log.compact(p.sender.snapshot());
+    p.receiver_log.compact(p.receiver.snapshot());
     p.crash_sender();
     p.crash_receiver();
     assert_eq!(p.receiver.bank().balance(20), 55);
@@ -471,10 +539,22 @@ fn dedup_state_stays_bounded_over_a_long_lossy_run() {
     assert_eq!(p.receiver.dedup_size(), (1, 0));
 }
 
+/// A receiver that granted incarnations 1, 2, … to `senders`, in order.
+fn receiver_granting(senders: &[NodeId]) -> Receiver {
+    let mut r = Receiver::new(RECEIVER);
+    for &sender in senders {
+        r.handle_message(Time::ZERO, sender, Msg::NewIncarnation { nonce: 1 })
+            .unwrap();
+    }
+    let _ = r.poll_ready().settle();
+    r
+}
+
 #[test]
 fn a_seq_beyond_the_window_is_rejected_not_applied_not_acked() {
-    let mut r = Receiver::new(RECEIVER);
+    let mut r = receiver_granting(&[SENDER]);
     let far = Msg::Data {
+        incarnation: 1,
         seq: WINDOW_MAX + 1,
         transfer: transfer(1),
     };
@@ -488,48 +568,53 @@ fn a_seq_beyond_the_window_is_rejected_not_applied_not_acked() {
         }
     );
     assert!(r.poll_ready().is_empty());
-    assert_eq!(
-        r.dedup_size(),
-        (0, 0),
-        "a rejected sender gets no dedup state"
-    );
+    assert_eq!(r.dedup_size(), (1, 0), "a rejected message changes nothing");
     let edge = Msg::Data {
+        incarnation: 1,
         seq: WINDOW_MAX,
         transfer: transfer(1),
     };
     r.handle_message(Time::ZERO, SENDER, edge).unwrap();
-    assert_eq!(r.poll_ready().records.len(), 1);
+    assert_eq!(r.poll_ready().records().len(), 1);
 }
 
 #[test]
 fn the_number_of_senders_is_bounded() {
-    let mut r = Receiver::new(RECEIVER);
+    let senders: Vec<NodeId> = (100..100 + SENDERS_MAX as NodeId).collect();
+    let mut r = receiver_granting(&senders);
+    let err = r
+        .handle_message(Time::ZERO, 999, Msg::NewIncarnation { nonce: 1 })
+        .unwrap_err();
+    assert_eq!(err, ReceiverError::TooManySenders { from: 999 });
+    assert!(r.poll_ready().is_empty(), "refused: no grant, no record");
+    // A known sender is still served.
     let data = Msg::Data {
+        incarnation: 1,
         seq: 1,
         transfer: transfer(1),
     };
-    for sender in 0..SENDERS_MAX as NodeId {
-        r.handle_message(Time::ZERO, 100 + sender, data).unwrap();
-    }
-    let err = r.handle_message(Time::ZERO, 999, data).unwrap_err();
-    assert_eq!(err, ReceiverError::TooManySenders { from: 999 });
-    // A known sender is still served.
-    r.handle_message(
-        Time::ZERO,
-        100,
-        Msg::Data {
-            seq: 2,
-            transfer: transfer(1),
-        },
-    )
-    .unwrap();
+    r.handle_message(Time::ZERO, 100, data).unwrap();
+    assert_eq!(r.poll_ready().settle().records.len(), 1);
 }
 
 #[test]
 fn peers_that_misbehave_get_typed_errors() {
-    let mut s = Sender::new(SENDER, RECEIVER);
+    let mut s = Sender::new(SENDER, RECEIVER, Time::ZERO, 0);
+    let grant = Msg::Granted {
+        nonce: 1,
+        incarnation: 1,
+    };
+    s.handle_message(Time::ZERO, RECEIVER, grant).unwrap();
     assert_eq!(
-        s.handle_message(Time::ZERO, RECEIVER, Msg::Ack { hwm: 0, seq: 1 }),
+        s.handle_message(
+            Time::ZERO,
+            RECEIVER,
+            Msg::Ack {
+                incarnation: 1,
+                hwm: 0,
+                seq: 1
+            }
+        ),
         Err(SenderError::AckBeyondSent {
             hwm: 0,
             seq: 1,
@@ -537,7 +622,15 @@ fn peers_that_misbehave_get_typed_errors() {
         })
     );
     assert_eq!(
-        s.handle_message(Time::ZERO, 77, Msg::Ack { hwm: 0, seq: 1 }),
+        s.handle_message(
+            Time::ZERO,
+            77,
+            Msg::Ack {
+                incarnation: 1,
+                hwm: 0,
+                seq: 1
+            }
+        ),
         Err(SenderError::UnexpectedPeer {
             from: 77,
             expected: RECEIVER
@@ -547,12 +640,13 @@ fn peers_that_misbehave_get_typed_errors() {
         s.submit(Time::ZERO, transfer(-1)),
         Err(SenderError::AmountOutOfRange(-1))
     );
-    let mut r = Receiver::new(RECEIVER);
+    let mut r = receiver_granting(&[SENDER]);
     assert_eq!(
         r.handle_message(
             Time::ZERO,
             SENDER,
             Msg::Data {
+                incarnation: 1,
                 seq: 0,
                 transfer: transfer(1)
             }
@@ -560,7 +654,15 @@ fn peers_that_misbehave_get_typed_errors() {
         Err(ReceiverError::SeqZero { from: SENDER })
     );
     assert_eq!(
-        r.handle_message(Time::ZERO, SENDER, Msg::Ack { hwm: 1, seq: 1 }),
+        r.handle_message(
+            Time::ZERO,
+            SENDER,
+            Msg::Ack {
+                incarnation: 1,
+                hwm: 1,
+                seq: 1
+            }
+        ),
         Err(ReceiverError::UnexpectedAck { from: SENDER })
     );
 }
@@ -569,6 +671,7 @@ fn peers_that_misbehave_get_typed_errors() {
 fn recovery_rejects_logs_the_core_could_not_have_written() {
     let t = transfer(1);
     let gap = [
+        SenderRecord::Incarnation { incarnation: 1 },
         SenderRecord::Submitted {
             seq: 1,
             transfer: t,
@@ -579,34 +682,43 @@ fn recovery_rejects_logs_the_core_could_not_have_written() {
         },
     ];
     assert_eq!(
-        Sender::recover(SENDER, RECEIVER, Time::ZERO, gap).unwrap_err(),
+        Sender::recover(SENDER, RECEIVER, Time::ZERO, 0, gap).unwrap_err(),
         RecoverError::SeqNotConsecutive {
-            index: 1,
+            index: 2,
             seq: 3,
             expected: 2
         }
     );
     let late = [
+        SenderRecord::Incarnation { incarnation: 1 },
         SenderRecord::Submitted {
             seq: 1,
             transfer: t,
         },
         SenderRecord::Snapshot {
+            incarnation: Some(1),
             next_seq: 2,
             outbox: vec![],
         },
     ];
     assert_eq!(
-        Sender::recover(SENDER, RECEIVER, Time::ZERO, late).unwrap_err(),
-        RecoverError::SnapshotNotFirst { index: 1 }
+        Sender::recover(SENDER, RECEIVER, Time::ZERO, 0, late).unwrap_err(),
+        RecoverError::SnapshotNotFirst { index: 2 }
     );
+    let grant = ReceiverRecord::Granted {
+        sender: SENDER,
+        incarnation: 1,
+    };
     let twice = [
+        grant.clone(),
         ReceiverRecord::Applied {
+            incarnation: 1,
             from: SENDER,
             seq: 1,
             transfer: t,
         },
         ReceiverRecord::Applied {
+            incarnation: 1,
             from: SENDER,
             seq: 1,
             transfer: t,
@@ -615,16 +727,20 @@ fn recovery_rejects_logs_the_core_could_not_have_written() {
     assert_eq!(
         Receiver::recover(RECEIVER, Time::ZERO, twice).unwrap_err(),
         RecoverError::AppliedTwice {
-            index: 1,
+            index: 2,
             from: SENDER,
             seq: 1
         }
     );
-    let far = [ReceiverRecord::Applied {
-        from: SENDER,
-        seq: WINDOW_MAX + 1,
-        transfer: t,
-    }];
+    let far = [
+        grant,
+        ReceiverRecord::Applied {
+            incarnation: 1,
+            from: SENDER,
+            seq: WINDOW_MAX + 1,
+            transfer: t,
+        },
+    ];
     assert!(matches!(
         Receiver::recover(RECEIVER, Time::ZERO, far),
         Err(RecoverError::OutOfBounds { .. })
@@ -634,7 +750,7 @@ fn recovery_rejects_logs_the_core_could_not_have_written() {
 #[test]
 #[should_panic(expected = "time went backwards")]
 fn time_going_backwards_is_caller_misuse() {
-    let mut s = Sender::new(SENDER, RECEIVER);
+    let mut s = Sender::new(SENDER, RECEIVER, Time::ZERO, 0);
     s.handle_timeout(Time::from_millis(10));
     s.handle_timeout(Time::from_millis(9));
 }
@@ -703,12 +819,13 @@ fn every_step_emits_one_systematic_trace_event() {
         p.deliver_all(); // acked (twice)
         p.advance(RETRY_INTERVAL_MIN); // retransmit 2
         p.deliver_all();
-        p.sender_log = vec![p.sender.snapshot()];
+        p.sender_log.compact(p.sender.snapshot());
         p.crash_sender();
         let _ = p.receiver.handle_message(
             p.now,
             SENDER,
             Msg::Data {
+                incarnation: 1,
                 seq: 0,
                 transfer: transfer(1),
             },
@@ -718,6 +835,9 @@ fn every_step_emits_one_systematic_trace_event() {
     assert_eq!(
         steps,
         [
+            "request",
+            "grant",
+            "start",
             "submit",
             "submit",
             "apply",
@@ -763,10 +883,19 @@ fn a_transfer_beyond_the_balance_bound_is_rejected_not_a_panic() {
         postcard::from_bytes(&postcard::to_allocvec(&balances).unwrap()).unwrap()
     };
     let snapshot = |balance| ReceiverRecord::Snapshot {
+        last_granted: 1,
         bank: bank_with(balance),
-        senders: Vec::new(),
+        senders: vec![DedupSnapshot {
+            sender: SENDER,
+            floor: 1,
+            granted: 1,
+            incarnation: 0,
+            hwm: 0,
+            above: Vec::new(),
+        }],
     };
     let data = Msg::Data {
+        incarnation: 1,
         seq: 1,
         transfer: transfer(10),
     };
@@ -789,5 +918,216 @@ fn a_transfer_beyond_the_balance_bound_is_rejected_not_a_panic() {
     ));
     assert!(r.poll_ready().is_empty(), "not applied, not acknowledged");
     assert_eq!(r.bank().balance(20), near);
-    assert!(!r.has_applied(SENDER, 1));
+    assert!(r.applied(SENDER, 1, 1) != Some(true));
+}
+
+impl Pair {
+    /// The sender's disk is gone: a new process with an empty log.
+    fn lose_sender_disk(&mut self) {
+        self.boots += 1;
+        self.sender_log.wipe();
+        self.sender = Sender::new(SENDER, RECEIVER, self.now, self.boots << 32);
+        self.flush_sender();
+    }
+
+    /// Runs the incarnation handshake of a sender that just asked for one.
+    fn handshake(&mut self) -> Incarnation {
+        self.deliver_all();
+        self.sender.incarnation().expect("granted")
+    }
+}
+
+/// Finding 2: a sender that lost its disk used to restart at seq 1 under the same
+/// identity, and the receiver acknowledged its new messages as duplicates without
+/// applying them. Now it asks for a new incarnation first, and its messages are
+/// applied.
+#[test]
+fn a_sender_that_loses_its_disk_starts_a_new_incarnation_and_nothing_is_lost() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.submit(2);
+    p.deliver_all();
+    assert_eq!(p.balance(), 3);
+    p.lose_sender_disk();
+    assert_eq!(
+        p.sender.submit(p.now, transfer(4)),
+        Err(SenderError::NoIncarnation),
+        "no data before the grant"
+    );
+    assert_eq!(p.handshake(), 2);
+    assert_eq!(p.submit(4), 1, "seqs restart under the new incarnation");
+    p.deliver_all();
+    assert_eq!(p.balance(), 7, "applied, not mistaken for the old seq 1");
+    assert_eq!(p.receiver.applied(SENDER, 2, 1), Some(true));
+    assert_eq!(p.receiver.applied(SENDER, 1, 1), None, "old life fenced");
+}
+
+/// What the fix prevents, shown by restoring the old identity onto the new disk
+/// (the planted `RestoreIdentity` bug): the new seq 1 is acknowledged as a
+/// duplicate of the old seq 1 and never applied.
+#[test]
+fn restoring_the_old_identity_after_a_disk_loss_loses_the_message() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.deliver_all();
+    p.sender_log.wipe();
+    let Ok(_) = p
+        .sender_log
+        .append(&SenderRecord::Incarnation { incarnation: 1 });
+    let _ = p.sender_log.sync();
+    p.crash_sender();
+    assert_eq!(p.submit(4), 1);
+    p.deliver_all();
+    assert_eq!(p.delivered.last(), Some(&1), "reported delivered");
+    assert_eq!(p.balance(), 1, "but never applied: lost");
+}
+
+/// A duplicated grant meant for an earlier life does not reach a later one: the
+/// nonce of the request tells them apart.
+#[test]
+fn a_stale_grant_for_an_earlier_life_is_ignored() {
+    let mut p = Pair::fresh();
+    p.flush_sender();
+    p.deliver_to_receiver(); // grant 1 for the first life's request
+    let stale = p.to_sender[0];
+    p.deliver_to_sender();
+    p.lose_sender_disk();
+    p.sender.handle_message(p.now, RECEIVER, stale).unwrap();
+    assert_eq!(p.sender.incarnation(), None, "the old grant is not adopted");
+    assert_eq!(p.handshake(), 2);
+}
+
+/// Data of an older incarnation that arrives after the newer one sent data is
+/// fenced: answered `Expired`, not applied.
+#[test]
+fn an_older_incarnation_is_fenced_once_the_newer_one_sent_data() {
+    let mut p = Pair::new();
+    p.submit(5);
+    let old_copy = p.to_receiver[0];
+    p.deliver_all();
+    p.lose_sender_disk();
+    p.handshake();
+    p.submit(6);
+    p.deliver_all();
+    p.receiver.handle_message(p.now, SENDER, old_copy).unwrap();
+    p.flush_receiver();
+    assert_eq!(p.to_sender, [Msg::Expired { incarnation: 1 }]);
+    assert_eq!(p.receiver.stats().expired, 1);
+    p.deliver_all(); // the new life ignores an expiry that is not its own
+    assert_eq!(p.sender.incarnation(), Some(2));
+    assert_eq!(p.balance(), 11);
+}
+
+/// Finding 3: the receiver refused a 17th sender forever. Now senders idle beyond
+/// the retention are retired and a new sender is served.
+#[test]
+fn a_new_sender_is_served_once_idle_senders_are_retired() {
+    let retention = Duration::from_secs(60);
+    let mut r = Receiver::with_retention(RECEIVER, retention);
+    for sender in 100..100 + SENDERS_MAX as NodeId {
+        let request = Msg::NewIncarnation { nonce: 1 };
+        r.handle_message(Time::ZERO, sender, request).unwrap();
+    }
+    let _ = r.poll_ready().settle();
+    let request = Msg::NewIncarnation { nonce: 1 };
+    let later = Time::ZERO + retention;
+    assert_eq!(
+        r.handle_message(later, 999, request),
+        Err(ReceiverError::TooManySenders { from: 999 }),
+        "not idle beyond the retention yet"
+    );
+    let much_later = later + Duration::from_millis(1);
+    r.handle_message(much_later, 999, request).unwrap();
+    let settled = r.poll_ready().settle();
+    let retired = settled
+        .records
+        .iter()
+        .filter(|r| matches!(r, ReceiverRecord::Retired { .. }))
+        .count();
+    assert_eq!(retired, SENDERS_MAX);
+    assert!(matches!(
+        settled.messages[..],
+        [Envelope {
+            to: 999,
+            msg: Msg::Granted { .. }
+        }]
+    ));
+    assert_eq!(r.dedup_size(), (1, 0));
+}
+
+/// The hazard of retiring too early: a sender idle beyond the retention that then
+/// retransmits an old message is refused (`Expired`), not applied a second time;
+/// its application learns that the outcome is unknown, and it carries on under a
+/// new incarnation.
+#[test]
+fn a_sender_idle_beyond_the_retention_is_refused_not_applied_twice() {
+    let retention = Duration::from_secs(60);
+    let mut p = Pair::fresh();
+    p.receiver = Receiver::with_retention(RECEIVER, retention);
+    p.flush_sender();
+    p.handshake();
+    p.submit(8);
+    p.deliver_to_receiver(); // applied; the ack is lost
+    p.to_sender.clear();
+    assert_eq!(p.balance(), 8);
+    // Silence for longer than the retention (a partition), then the retransmission.
+    p.now = p.now + retention + Duration::from_secs(1);
+    p.sender.handle_timeout(p.now);
+    p.flush_sender();
+    p.deliver_to_receiver();
+    assert_eq!(p.balance(), 8, "not applied a second time");
+    assert_eq!(p.to_sender, [Msg::Expired { incarnation: 1 }]);
+    p.deliver_to_sender();
+    assert!(p
+        .sender_log
+        .records()
+        .contains(&SenderRecord::Expired { incarnation: 1 }));
+    assert_eq!(
+        p.sender.incarnation(),
+        None,
+        "the old incarnation is given up"
+    );
+    assert_eq!(p.handshake(), 2);
+    assert_eq!(p.submit(3), 1);
+    p.deliver_all();
+    assert_eq!(p.balance(), 11);
+}
+
+/// Finding 7, decided as at-least-once events with an id: recovery re-emits the
+/// deliveries recorded since the last compaction, so a crash between the sync and
+/// the release cannot lose one; an application deduplicating by
+/// `(incarnation, seq)` sees each delivery exactly once.
+#[test]
+fn deliveries_are_reported_at_least_once_and_deduplicate_by_id() {
+    let mut p = Pair::new();
+    p.submit(1);
+    p.submit(2);
+    p.deliver_to_receiver();
+    p.deliver_to_receiver();
+    // The sender takes both acks; its Acked records become durable, but the
+    // process dies before it hands the Delivered events to the application.
+    for _ in 0..2 {
+        let ack = p.to_sender.pop_front().unwrap();
+        p.sender.handle_message(p.now, RECEIVER, ack).unwrap();
+        let Ok(release) = p.sender.poll_ready().persist(&mut p.sender_log);
+        let _ = p.sender_log.sync();
+        drop(release); // crash after sync, before the release
+    }
+    assert!(p.delivered.is_empty());
+    p.crash_sender();
+    assert_eq!(p.delivered, [1, 2], "reported at recovery");
+    p.crash_sender();
+    assert_eq!(p.delivered, [1, 2, 1, 2], "again at the next recovery");
+    let mut seen = std::collections::BTreeSet::new();
+    let unique: Vec<Seq> = p
+        .delivered
+        .iter()
+        .copied()
+        .filter(|&s| seen.insert((1, s)))
+        .collect();
+    assert_eq!(unique, [1, 2], "once each by (incarnation, seq)");
+    // A snapshot ends the re-emission of what it covers.
+    p.sender_log.compact(p.sender.snapshot());
+    p.crash_sender();
+    assert_eq!(p.delivered.len(), 4);
 }

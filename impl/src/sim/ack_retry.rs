@@ -8,33 +8,49 @@
 //!
 //! ## Ghost history
 //!
-//! Kept outside the cores, from what they are seen to do:
+//! Kept outside the cores, from what they are seen to do. A message's identity is
+//! its *ghost submission id* `(sender, incarnation, seq)`: after a disk loss the
+//! sender starts again at seq 1 under a new incarnation, and the history tells
+//! the new message from the old one with the same seq.
 //!
-//! - `submitted`: `(sender, seq) → transfer`, when `submit` returns a seq. A
-//!   sender crash may legitimately undo a submission whose record was not yet
-//!   durable; it is then dropped from the history and its transfer goes back to
-//!   the workload (the client retries). Undoing an *accepted* one (its
-//!   `Accepted` event was released) is a `no-loss` violation.
-//! - `applied`: `(sender, seq) → (count, transfer)`, from the receiver's
-//!   `Applied` events as polled. A receiver crash may undo an application whose
-//!   record was not durable; undoing an *acknowledged* one is a `no-loss`
-//!   violation. A count of 2 is an `exactly-once` violation, at once.
-//! - `acked`: every `(sender, seq)` the receiver acknowledged (an ack released
-//!   with `hwm` covers every seq up to it).
+//! - `submitted`: id → transfer, when `submit` returns a seq. A sender crash may
+//!   legitimately undo a submission whose record was not yet durable; it is then
+//!   dropped from the history and its transfer goes back to the workload (the
+//!   client retries). Undoing an *accepted* one (its `Accepted` event was
+//!   released) is a `no-loss` violation. An id assigned twice is an
+//!   `exactly-once` violation (a reused identity).
+//! - `applied`: id → (count, transfer), from the receiver's `Applied` events as
+//!   polled. A receiver crash may undo an application whose record was not
+//!   durable; undoing an *acknowledged* one is a `no-loss` violation. A count of
+//!   2 is an `exactly-once` violation, at once.
+//! - `acked`: every id the receiver acknowledged (an ack released with `hwm`
+//!   covers every seq of that incarnation up to it).
+//! - `lost`: ids whose outcome the application cannot learn, and which are
+//!   therefore applied **at most once**, not exactly once:
+//!   - **a lost disk loses the old outbox.** When a sender's disk is lost, its
+//!     accepted but unacknowledged messages are in nobody's durable care any
+//!     more: copies in flight may still be applied (once: the receiver's dedup
+//!     state for the old incarnation is intact) until the new incarnation's
+//!     first message fences the old one, after which they are refused. Its
+//!     submissions that never left it (no `Data` released, so not accepted either)
+//!     go back to the workload;
+//!   - messages reported `OutcomeUnknown` after the receiver retired or fenced
+//!     their incarnation.
 //!
 //! ## Invariants
 //!
-//! At every recovery: acknowledged ⇒ still applied; accepted ⇒ still submitted;
-//! an outbox entry disappears only once acknowledged; the recovered bank equals
-//! the ghost applications. After convergence: every submission applied exactly
-//! once with its own transfer (`exactly-once`); nothing applied that was not
-//! submitted; balances equal the sum of the unique transfers applied
+//! At every recovery: acknowledged ⇒ still applied; accepted ⇒ still submitted
+//! (unless the disk was lost); an outbox entry disappears only once acknowledged
+//! or given up; the recovered bank equals the ghost applications. After
+//! convergence: every submission not in `lost` applied exactly once with its own
+//! transfer, every one in `lost` at most once (`exactly-once`); nothing applied
+//! that was not submitted; balances equal the sum of the unique transfers applied
 //! (`balances`); total money is zero (`conservation`); dedup state within bounds.
 
 use super::{Cluster, Either, Progress, ReadyOf, Scenario, SimRng, Violations};
 use crate::ack_retry::{
-    Msg, Receiver, ReceiverEvent, ReceiverRecord, Sender, SenderEvent, SenderRecord, Seq,
-    DEDUP_ABOVE_MAX,
+    Incarnation, Msg, Receiver, ReceiverError, ReceiverEvent, ReceiverRecord, Sender, SenderEvent,
+    SenderRecord, Seq, DEDUP_ABOVE_MAX,
 };
 use crate::bank::{AccountId, Bank, Transfer};
 use crate::core::{Envelope, NodeId, Time};
@@ -62,7 +78,8 @@ pub struct Config {
     pub messages: u64,
 }
 
-type Key = (NodeId, Seq);
+/// A ghost submission id: `(sender, incarnation, seq)`.
+type Key = (NodeId, Incarnation, Seq);
 
 /// The ack-retry scenario. See the module docs.
 pub struct AckRetry {
@@ -72,22 +89,47 @@ pub struct AckRetry {
     pending: BTreeMap<NodeId, VecDeque<Transfer>>,
     submitted: BTreeMap<Key, Transfer>,
     accepted: BTreeSet<Key>,
+    /// Ids whose data left the sender at least once (a recovered sender re-sends
+    /// its outbox even when the crash lost the `Accepted` event).
+    sent: BTreeSet<Key>,
     applied: BTreeMap<Key, (u32, Transfer)>,
     acked: BTreeSet<Key>,
-    /// Per sender, the highest hwm seen in a released ack (everything below is in `acked`).
-    acked_hwm: BTreeMap<NodeId, Seq>,
-    /// Counters of crashed incarnations.
+    /// Per (sender, incarnation), the highest hwm seen in a released ack
+    /// (everything below is in `acked`).
+    acked_hwm: BTreeMap<(NodeId, Incarnation), Seq>,
+    /// Applied at most once: the outcome is unknown (a lost disk, an expiry).
+    lost: BTreeSet<Key>,
+    /// `acked ∪ lost`: the units of work that are over.
+    settled: BTreeSet<Key>,
+    /// Per sender, the last incarnation it was seen to start.
+    incarnations: BTreeMap<NodeId, Incarnation>,
+    /// Sender processes booted so far: each gets nonces of its own.
+    boots: u64,
+    /// Counters of crashed processes.
     harvested: BTreeMap<String, u64>,
 }
 
 impl AckRetry {
-    fn ack(&mut self, sender: NodeId, hwm: Seq, seq: Seq) {
-        self.acked.insert((sender, seq));
-        let from = self.acked_hwm.entry(sender).or_default();
-        for s in (*from + 1)..=hwm {
-            self.acked.insert((sender, s));
-        }
+    fn ack(&mut self, sender: NodeId, incarnation: Incarnation, hwm: Seq, seq: Seq) {
+        let from = self.acked_hwm.entry((sender, incarnation)).or_default();
+        let start = *from + 1;
         *from = (*from).max(hwm);
+        for s in std::iter::once(seq).chain(start..=hwm) {
+            self.acked.insert((sender, incarnation, s));
+            self.settled.insert((sender, incarnation, s));
+        }
+    }
+
+    /// A nonce range of its own for every sender process (a real driver draws a
+    /// random `u64`; the simulator's count is unique within the run).
+    fn next_nonce(&mut self) -> u64 {
+        self.boots += 1;
+        self.boots << 32
+    }
+
+    fn settle_lost(&mut self, key: Key) {
+        self.lost.insert(key);
+        self.settled.insert(key);
     }
 
     fn harvest(&mut self, core: &Node) {
@@ -116,7 +158,7 @@ impl AckRetry {
     }
 }
 
-fn core_counters(core: &Node) -> [(&'static str, u64); 5] {
+fn core_counters(core: &Node) -> [(&'static str, u64); 8] {
     let (s, r) = match core {
         Either::Left(s) => (s.stats(), Default::default()),
         Either::Right(r) => (Default::default(), r.stats()),
@@ -127,6 +169,9 @@ fn core_counters(core: &Node) -> [(&'static str, u64); 5] {
         ("applications", r.applied),
         ("duplicates_suppressed", r.duplicates),
         ("rejections", r.rejected),
+        ("incarnations_granted", r.granted),
+        ("expired_refused", r.expired),
+        ("outcomes_unknown", s.unknown),
     ]
 }
 
@@ -176,9 +221,14 @@ impl Scenario for AckRetry {
             pending,
             submitted: BTreeMap::new(),
             accepted: BTreeSet::new(),
+            sent: BTreeSet::new(),
             applied: BTreeMap::new(),
             acked: BTreeSet::new(),
             acked_hwm: BTreeMap::new(),
+            lost: BTreeSet::new(),
+            settled: BTreeSet::new(),
+            incarnations: BTreeMap::new(),
+            boots: 0,
             harvested: BTreeMap::new(),
         }
     }
@@ -197,7 +247,7 @@ impl Scenario for AckRetry {
         if id == RECEIVER {
             Either::Right(Receiver::new(id))
         } else {
-            Either::Left(Sender::new(id, RECEIVER))
+            Either::Left(Sender::new(id, RECEIVER, Time::ZERO, self.next_nonce()))
         }
     }
 
@@ -214,7 +264,8 @@ impl Scenario for AckRetry {
                 .map_err(|e| e.to_string())
         } else {
             let (records, _) = split(records, true)?;
-            Sender::recover(id, RECEIVER, now, records)
+            let nonce = self.next_nonce();
+            Sender::recover(id, RECEIVER, now, nonce, records)
                 .map(Either::Left)
                 .map_err(|e| e.to_string())
         }
@@ -224,13 +275,57 @@ impl Scenario for AckRetry {
         self.harvest(core);
     }
 
+    fn may_lose_disk(&self, id: NodeId) -> bool {
+        id != RECEIVER
+    }
+
+    fn on_disk_lost(&mut self, id: NodeId, _now: Time) {
+        let mine: Vec<Key> = self
+            .submitted
+            .range((id, 0, 0)..=(id, Incarnation::MAX, Seq::MAX))
+            .map(|(&k, _)| k)
+            .collect();
+        for key in mine.into_iter().rev() {
+            if self.acked.contains(&key) {
+                continue;
+            }
+            if self.accepted.contains(&key) || self.sent.contains(&key) {
+                self.settle_lost(key); // the old outbox: at most once from here
+            } else {
+                // Never sent (so never accepted): the client submits it again.
+                let transfer = self.submitted.remove(&key).expect("listed above");
+                self.pending
+                    .get_mut(&id)
+                    .expect("a queue per sender")
+                    .push_front(transfer);
+            }
+        }
+    }
+
+    fn identity_records(&self, id: NodeId) -> Vec<Either<SenderRecord, ReceiverRecord>> {
+        self.incarnations
+            .get(&id)
+            .map(|&incarnation| Either::Left(SenderRecord::Incarnation { incarnation }))
+            .into_iter()
+            .collect()
+    }
+
+    fn on_error(&mut self, id: NodeId, error: &<Node as crate::Core>::Error, v: &mut Violations) {
+        // A receiver tracking SENDERS_MAX senders refuses a new one: that is the
+        // bound working, as long as the run still converges (checked anyway).
+        if let Either::Right(ReceiverError::TooManySenders { .. }) = error {
+            return;
+        }
+        v.push("protocol-error", format!("node {id}: {error}"));
+    }
+
     fn on_recovered(&mut self, id: NodeId, _now: Time, core: &Node, violations: &mut Violations) {
         match core {
             Either::Right(receiver) => {
                 let undone: Vec<Key> = self
                     .applied
                     .keys()
-                    .filter(|&&(s, q)| !receiver.has_applied(s, q))
+                    .filter(|&&(s, i, q)| receiver.applied(s, i, q) == Some(false))
                     .copied()
                     .collect();
                 for key in undone {
@@ -247,10 +342,14 @@ impl Scenario for AckRetry {
                 self.check_bank(receiver.bank(), violations);
             }
             Either::Left(sender) => {
+                let Some(incarnation) = sender.incarnation() else {
+                    return; // a new sender: nothing of it is durable
+                };
                 let lost: Vec<Key> = self
                     .submitted
-                    .range((id, sender.next_seq())..=(id, Seq::MAX))
+                    .range((id, incarnation, sender.next_seq())..=(id, incarnation, Seq::MAX))
                     .map(|(&k, _)| k)
+                    .filter(|k| !self.settled.contains(k)) // an earlier life's, not this crash's
                     .collect();
                 for key in lost.into_iter().rev() {
                     if self.accepted.contains(&key) {
@@ -266,14 +365,13 @@ impl Scenario for AckRetry {
                         .expect("a queue per sender")
                         .push_front(transfer);
                 }
-                for (&(s, seq), _) in self.submitted.range((id, 0)..(id, sender.next_seq())) {
-                    if !sender.is_outstanding(seq) && !self.acked.contains(&(s, seq)) {
+                let range = (id, incarnation, 0)..(id, incarnation, sender.next_seq());
+                for (&key, _) in self.submitted.range(range) {
+                    let settled = self.acked.contains(&key) || self.lost.contains(&key);
+                    if !sender.is_outstanding(key.2) && !settled {
                         violations.push(
                             "no-loss",
-                            format!(
-                                "message {:?} left the outbox without an acknowledgement",
-                                (s, seq)
-                            ),
+                            format!("message {key:?} left the outbox without an acknowledgement"),
                         );
                     }
                 }
@@ -288,20 +386,22 @@ impl Scenario for AckRetry {
         ready: &ReadyOf<Node>,
         violations: &mut Violations,
     ) {
-        for event in &ready.events {
+        for event in ready.events() {
             if let Either::Right(ReceiverEvent::Applied {
                 from,
+                incarnation,
                 seq,
                 transfer,
             }) = *event
             {
                 debug_assert_eq!(id, RECEIVER);
-                let entry = self.applied.entry((from, seq)).or_insert((0, transfer));
+                let key = (from, incarnation, seq);
+                let entry = self.applied.entry(key).or_insert((0, transfer));
                 entry.0 += 1;
                 if entry.0 > 1 {
                     violations.push(
                         "exactly-once",
-                        format!("message {:?} applied {} times", (from, seq), entry.0),
+                        format!("message {key:?} applied {} times", entry.0),
                     );
                 }
             }
@@ -317,20 +417,45 @@ impl Scenario for AckRetry {
         violations: &mut Violations,
     ) {
         for env in messages {
-            if let Msg::Ack { hwm, seq } = env.msg {
+            if let Msg::Data {
+                incarnation, seq, ..
+            } = env.msg
+            {
+                self.sent.insert((id, incarnation, seq));
+            }
+            if let Msg::Ack {
+                incarnation,
+                hwm,
+                seq,
+            } = env.msg
+            {
                 debug_assert_eq!(id, RECEIVER);
-                if !self.applied.contains_key(&(env.to, seq)) {
+                if !self.applied.contains_key(&(env.to, incarnation, seq)) {
                     violations.push(
                         "no-loss",
-                        format!("ack for {:?}, which is not applied", (env.to, seq)),
+                        format!(
+                            "ack for {:?}, which is not applied",
+                            (env.to, incarnation, seq)
+                        ),
                     );
                 }
-                self.ack(env.to, hwm, seq);
+                self.ack(env.to, incarnation, hwm, seq);
             }
         }
         for event in events {
-            if let Either::Left(SenderEvent::Accepted { seq, .. }) = *event {
-                self.accepted.insert((id, seq));
+            match *event {
+                Either::Left(SenderEvent::Accepted {
+                    incarnation, seq, ..
+                }) => {
+                    self.accepted.insert((id, incarnation, seq));
+                }
+                Either::Left(SenderEvent::Started { incarnation }) => {
+                    self.incarnations.insert(id, incarnation);
+                }
+                Either::Left(SenderEvent::OutcomeUnknown {
+                    incarnation, seq, ..
+                }) => self.settle_lost((id, incarnation, seq)),
+                _ => {}
             }
         }
     }
@@ -340,7 +465,7 @@ impl Scenario for AckRetry {
         now: Time,
         id: NodeId,
         core: &mut Node,
-        _violations: &mut Violations,
+        violations: &mut Violations,
     ) -> bool {
         let Either::Left(sender) = core else {
             return false;
@@ -352,13 +477,16 @@ impl Scenario for AckRetry {
                 Ok(seq) => {
                     queue.pop_front();
                     issued = true;
-                    let previous = self.submitted.insert((id, seq), transfer);
-                    assert!(
-                        previous.is_none(),
-                        "seq {seq} of sender {id} assigned twice without a crash in between"
-                    );
+                    let incarnation = sender.incarnation().expect("a sender that accepts has one");
+                    let key = (id, incarnation, seq);
+                    if self.submitted.insert(key, transfer).is_some() {
+                        violations.push(
+                            "exactly-once",
+                            format!("message id {key:?} assigned to a second submission (an identity reused)"),
+                        );
+                    }
                 }
-                Err(_) => break, // backpressure: the window is full
+                Err(_) => break, // backpressure: window full, or no incarnation yet
             }
         }
         issued
@@ -369,9 +497,9 @@ impl Scenario for AckRetry {
     }
 
     fn progress(&self) -> Progress {
-        // Acknowledged submissions; every ack is for a submitted message.
+        // Acknowledged or lost submissions; every ack is for a submitted message.
         Progress {
-            done: self.acked.len() as u64,
+            done: self.settled.len() as u64,
             total: self.messages,
         }
     }
@@ -382,7 +510,7 @@ impl Scenario for AckRetry {
             && self.progress().done >= self.messages
             && cluster.iter().all(|(_, core)| {
                 core.and_then(Either::left)
-                    .is_none_or(|s| s.in_flight() == 0)
+                    .is_none_or(|s| s.in_flight() == 0 && s.incarnation().is_some())
             })
     }
 
@@ -401,7 +529,9 @@ impl Scenario for AckRetry {
             );
         }
         for (key, transfer) in &self.submitted {
+            let at_most_once = self.lost.contains(key);
             match self.applied.get(key) {
+                None if at_most_once => {}
                 None => violations.push("exactly-once", format!("message {key:?} never applied")),
                 Some((count, applied)) if *count != 1 || applied != transfer => violations.push(
                     "exactly-once",
@@ -409,7 +539,7 @@ impl Scenario for AckRetry {
                 ),
                 Some(_) => {}
             }
-            if !receiver.has_applied(key.0, key.1) {
+            if !at_most_once && receiver.applied(key.0, key.1, key.2) == Some(false) {
                 violations.push(
                     "exactly-once",
                     format!("the receiver does not know message {key:?} is applied"),
@@ -450,6 +580,7 @@ impl Scenario for AckRetry {
 
     fn counters(&self, cluster: &Cluster<'_, Node>) -> BTreeMap<String, u64> {
         let mut counters = self.harvested.clone();
+        counters.insert("at_most_once".to_owned(), self.lost.len() as u64);
         for (_, core) in cluster.iter() {
             for (k, v) in core.map(core_counters).into_iter().flatten() {
                 *counters.entry(k.to_owned()).or_default() += v;

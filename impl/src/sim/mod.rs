@@ -14,9 +14,10 @@
 //! A node is a core plus a [`Wal`] over a [`SimDisk`]. Every driver step is:
 //!
 //! 1. one input: a delivered message, an expired timer, or a workload command;
-//! 2. `poll_ready` → append every record → *[crash point "after-append"]* →
-//!    `sync` → *[crash point "after-sync"]* → send the messages and release the
-//!    events (to the scenario's ghost history);
+//! 2. `poll_ready` → `persist` (append every record) → *[crash point
+//!    "after-append"]* → `sync_proof` → *[crash point "after-sync"]* → `open` the
+//!    release with the proof, send the messages and release the events (to the
+//!    scenario's ghost history);
 //! 3. maybe compact the log to `snapshot()` (every `compact_every` records);
 //! 4. re-arm the node's timer from `poll_timeout`.
 //!
@@ -26,12 +27,19 @@
 //! decodes the records and rebuilds its core through [`Scenario::recover`], then
 //! continues at step 2. Messages addressed to a node that is down are lost.
 //!
+//! A *disk loss* (`disk_losses` per run, at random points of the workload's
+//! progress) crashes a node that the scenario allows ([`Scenario::may_lose_disk`])
+//! and replaces its disk with an empty one: the node restarts as if new, and the
+//! scenario is told ([`Scenario::on_disk_lost`]) so that its ghost history drops
+//! what a lost disk loses.
+//!
 //! ## Phases
 //!
 //! - **Fault phase**: the network loses (`loss`), duplicates (`dup`) and delays
 //!   a fraction of messages by up to [`REORDER_DELAY_MAX`] on top of the normal
 //!   jitter (`reorder`); `crashes` crashes are triggered at random points of
-//!   the workload's progress, each at a random node and a random crash point. The
+//!   the workload's progress, each at a random node and a random crash point, and
+//!   `disk_losses` disk losses likewise. The
 //!   phase ends when the scenario reports all its work done and every crash has
 //!   happened, or when nothing progressed for [`STALL_MAX`].
 //! - **Healed phase**: no loss, no duplication, no extra delay, no crashes; every
@@ -112,6 +120,10 @@ pub const REORDER_DRAW_MAX: f64 = 0.3;
 pub const CRASHES_DRAW_MAX: u32 = 6;
 /// At most this many crashes per run.
 pub const CRASHES_MAX: u32 = 10_000;
+/// Disk losses left unspecified are drawn in `0..=DISK_LOSSES_DRAW_MAX`.
+pub const DISK_LOSSES_DRAW_MAX: u32 = 2;
+/// At most this many disk losses per run.
+pub const DISK_LOSSES_MAX: u32 = 1_000;
 /// A run stops with a violation after this many violations (the first is what matters).
 const VIOLATIONS_MAX: usize = 16;
 
@@ -126,6 +138,7 @@ pub struct FaultSpec {
     pub dup: Option<f64>,
     pub reorder: Option<f64>,
     pub crashes: Option<u32>,
+    pub disk_losses: Option<u32>,
 }
 
 /// The fault options of one run, resolved.
@@ -139,6 +152,11 @@ pub struct Faults {
     pub reorder: f64,
     /// Crashes during the fault phase, at most [`CRASHES_MAX`].
     pub crashes: u32,
+    /// Disk losses during the fault phase, at most [`DISK_LOSSES_MAX`]: a node
+    /// the scenario allows ([`Scenario::may_lose_disk`]) crashes and restarts with
+    /// an empty disk.
+    #[serde(default)]
+    pub disk_losses: u32,
 }
 
 /// Fault options a run cannot use.
@@ -156,6 +174,9 @@ pub enum FaultError {
     /// Crashes are bounded.
     #[error("crashes must be at most {CRASHES_MAX}, got {0}")]
     Crashes(u32),
+    /// Disk losses are bounded.
+    #[error("disk losses must be at most {DISK_LOSSES_MAX}, got {0}")]
+    DiskLosses(u32),
 }
 
 impl FaultSpec {
@@ -173,33 +194,50 @@ impl FaultSpec {
         if let Some(n) = self.crashes.filter(|&n| n > CRASHES_MAX) {
             return Err(FaultError::Crashes(n));
         }
+        if let Some(n) = self.disk_losses.filter(|&n| n > DISK_LOSSES_MAX) {
+            return Err(FaultError::DiskLosses(n));
+        }
         Ok(())
     }
 
     /// Draws every option (so the random stream does not depend on which were
     /// given), then keeps the given ones.
-    fn resolve(&self, rng: &mut SimRng) -> Faults {
+    fn resolve(&self, rng: &mut SimRng, seed: u64) -> Faults {
         let drawn = Faults {
             loss: rng.random_range(0.0..LOSS_DRAW_MAX),
             dup: rng.random_range(0.0..DUP_DRAW_MAX),
             reorder: rng.random_range(0.0..REORDER_DRAW_MAX),
             crashes: rng.random_range(0..=CRASHES_DRAW_MAX),
+            disk_losses: 0,
         };
+        // Drawn from a stream of its own, so that runs without disk losses replay
+        // exactly as before the fault existed.
+        let drawn_disk_losses = disk_rng(seed).random_range(0..=DISK_LOSSES_DRAW_MAX);
         Faults {
             loss: self.loss.unwrap_or(drawn.loss),
             dup: self.dup.unwrap_or(drawn.dup),
             reorder: self.reorder.unwrap_or(drawn.reorder),
             crashes: self.crashes.unwrap_or(drawn.crashes),
+            disk_losses: self.disk_losses.unwrap_or(drawn_disk_losses),
         }
     }
+}
+
+/// The random stream of the disk-loss fault: its count, when, and which node.
+fn disk_rng(seed: u64) -> SimRng {
+    const DISK_LOSS_STREAM: u64 = 0xd15c_1055;
+    SimRng::seed_from_u64(seed ^ DISK_LOSS_STREAM)
 }
 
 /// A deliberately broken driver, to show that the checks catch real bugs. Never
 /// used outside tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DriverBug {
-    /// Sends messages and releases events *before* appending and syncing the
-    /// records: the `ack-before-persist` bug of the models.
+    /// Sends messages and releases events after appending the records but
+    /// *before* syncing them, through [`Release::open_before_durable`] (the only
+    /// way the types allow it): the `ack-before-persist` bug of the models.
+    ///
+    /// [`Release::open_before_durable`]: crate::release::Release::open_before_durable
     SendBeforeSync,
     /// Never fires timers: a lost message is never retransmitted, so the
     /// cluster cannot converge.
@@ -207,6 +245,11 @@ pub enum DriverBug {
     /// Panics at the [`PANIC_AT_EVENT`]th event, standing in for a core's
     /// `assert!` firing: the run must still report its seed.
     Panic,
+    /// After a disk loss, writes the node's old identity
+    /// ([`Scenario::identity_records`]) onto the new disk, as an operator who
+    /// restores a node's configuration would: the node resumes under an
+    /// incarnation that an earlier life already used.
+    RestoreIdentity,
 }
 
 /// The event at which [`DriverBug::Panic`] panics.
@@ -337,6 +380,19 @@ pub trait Scenario: Sized {
     );
     /// Right before a core is dropped at a crash (harvest its counters).
     fn on_crash(&mut self, id: NodeId, core: &Self::Core);
+    /// Whether node `id` may lose its disk (the disk-loss fault picks among
+    /// these). By default none may.
+    fn may_lose_disk(&self, _id: NodeId) -> bool {
+        false
+    }
+    /// Node `id` crashed and lost its disk (after `on_crash`): reconcile the ghost
+    /// history with what a lost disk loses.
+    fn on_disk_lost(&mut self, _id: NodeId, _now: Time) {}
+    /// The records that restore node `id`'s identity on a new disk: used only by
+    /// the planted [`DriverBug::RestoreIdentity`].
+    fn identity_records(&self, _id: NodeId) -> Vec<<Self::Core as Core>::Record> {
+        Vec::new()
+    }
     /// A node's outputs as polled, before anything is durable.
     fn on_polled(
         &mut self,
@@ -416,11 +472,7 @@ fn map_ready<R, M, E, R2, E2>(
     r: impl Fn(R) -> R2,
     e: impl Fn(E) -> E2,
 ) -> Ready<R2, M, E2> {
-    Ready {
-        records: ready.records.into_iter().map(r).collect(),
-        messages: ready.messages,
-        events: ready.events.into_iter().map(e).collect(),
-    }
+    ready.map(r, e)
 }
 
 impl<L: Core, R: Core<Msg = L::Msg>> Core for Either<L, R> {
@@ -518,6 +570,9 @@ pub struct RunStats {
     pub crashes: u64,
     pub crashes_after_append: u64,
     pub crashes_after_sync: u64,
+    /// Crashes that also lost the node's disk.
+    #[serde(default)]
+    pub disk_losses: u64,
     pub restarts: u64,
     pub compactions: u64,
     pub syncs: u64,
@@ -553,8 +608,8 @@ impl RunReport {
     pub fn replay_command(&self) -> String {
         let f = &self.faults;
         format!(
-            "eo sim {} --seed {} --runs 1 {} --loss {} --dup {} --reorder {} --crashes {}",
-            self.scenario, self.seed, self.config, f.loss, f.dup, f.reorder, f.crashes
+            "eo sim {} --seed {} --runs 1 {} --loss {} --dup {} --reorder {} --crashes {} --disk-losses {}",
+            self.scenario, self.seed, self.config, f.loss, f.dup, f.reorder, f.crashes, f.disk_losses
         )
     }
 }
@@ -564,8 +619,15 @@ impl fmt::Display for RunReport {
         let x = &self.faults;
         write!(
             f,
-            "seed={} loss={} dup={} reorder={} crashes={} scenario={} {}",
-            self.seed, x.loss, x.dup, x.reorder, x.crashes, self.scenario, self.config
+            "seed={} loss={} dup={} reorder={} crashes={} disk_losses={} scenario={} {}",
+            self.seed,
+            x.loss,
+            x.dup,
+            x.reorder,
+            x.crashes,
+            x.disk_losses,
+            self.scenario,
+            self.config
         )?;
         if let Some(bug) = self.bug {
             write!(f, " bug={bug:?}")?;
@@ -593,6 +655,8 @@ pub struct Summary {
     /// Units of work over all runs (messages for ack-retry).
     pub messages: u64,
     pub crashes: u64,
+    #[serde(default)]
+    pub disk_losses: u64,
     pub virtual_time_us: u64,
     pub events: u64,
     pub messages_sent: u64,
@@ -618,6 +682,7 @@ impl Summary {
         self.messages += report.work;
         let s = &report.stats;
         self.crashes += s.crashes;
+        self.disk_losses += s.disk_losses;
         self.virtual_time_us += s.virtual_time_us;
         self.events += s.events;
         self.messages_sent += s.messages_sent;
@@ -673,7 +738,7 @@ pub fn run<S: Scenario>(config: &S::Config, options: &Options) -> RunReport {
             RunReport {
                 scenario: S::NAME.to_owned(),
                 seed: options.seed,
-                faults: options.faults.resolve(&mut rng),
+                faults: options.faults.resolve(&mut rng, options.seed),
                 bug: options.bug,
                 config: String::new(),
                 work: 0,
@@ -792,6 +857,10 @@ struct Sim<S: Scenario> {
     /// Progress points at which a crash is armed, descending (the next is last).
     crash_at: Vec<u64>,
     crashes_armed: u32,
+    /// Progress points at which a disk is lost, descending (the next is last).
+    disk_loss_at: Vec<u64>,
+    /// Chooses which node loses its disk.
+    disk_rng: SimRng,
     compact_every: u64,
     healed: bool,
     last_progress: (u64, Time),
@@ -804,13 +873,26 @@ struct Sim<S: Scenario> {
 impl<S: Scenario> Sim<S> {
     fn new(config: &S::Config, options: &Options) -> Sim<S> {
         let mut rng = SimRng::seed_from_u64(options.seed);
-        let faults = options.faults.resolve(&mut rng);
+        let faults = options.faults.resolve(&mut rng, options.seed);
         let scenario = S::new(config, &mut rng);
         let total = scenario.progress().total.max(1);
         let mut crash_at: Vec<u64> = (0..faults.crashes)
             .map(|_| rng.random_range(0..total))
             .collect();
         crash_at.sort_unstable_by(|a, b| b.cmp(a));
+        let mut disk_rng = disk_rng(options.seed);
+        let _count = disk_rng.random_range(0..=DISK_LOSSES_DRAW_MAX); // as in `resolve`
+        let mut disk_loss_at: Vec<u64> = (0..faults.disk_losses)
+            .map(|_| disk_rng.random_range(0..total))
+            .collect();
+        disk_loss_at.sort_unstable_by(|a, b| b.cmp(a));
+        if !scenario
+            .node_ids()
+            .into_iter()
+            .any(|id| scenario.may_lose_disk(id))
+        {
+            disk_loss_at.clear(); // no node of this scenario can lose its disk
+        }
         let compact_every = rng.random_range(COMPACT_EVERY_MIN..=COMPACT_EVERY_MAX);
         Sim {
             scenario,
@@ -826,6 +908,8 @@ impl<S: Scenario> Sim<S> {
             stats: RunStats::default(),
             crash_at,
             crashes_armed: 0,
+            disk_loss_at,
+            disk_rng,
             compact_every,
             healed: false,
             last_progress: (0, Time::ZERO),
@@ -980,7 +1064,27 @@ impl<S: Scenario> Sim<S> {
             let node = up[self.rng.random_range(0..up.len())];
             self.arm_crash(node);
         }
-        let crashes_done = self.crash_at.is_empty() && self.nodes.iter().all(|n| n.armed.is_none());
+        while self
+            .disk_loss_at
+            .last()
+            .is_some_and(|&at| at <= progress.done)
+        {
+            let eligible: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| {
+                    let n = &self.nodes[i];
+                    n.core.is_some() && n.armed.is_none() && self.scenario.may_lose_disk(n.id)
+                })
+                .collect();
+            if eligible.is_empty() {
+                break;
+            }
+            self.disk_loss_at.pop();
+            let node = eligible[self.disk_rng.random_range(0..eligible.len())];
+            self.lose_disk(node);
+        }
+        let crashes_done = self.crash_at.is_empty()
+            && self.disk_loss_at.is_empty()
+            && self.nodes.iter().all(|n| n.armed.is_none());
         let work_done = progress.done >= progress.total && !self.scenario.workload_pending();
         let stalled = self.now.saturating_since(self.last_progress.1) > STALL_MAX;
         if (work_done && crashes_done) || stalled {
@@ -1107,7 +1211,10 @@ impl<S: Scenario> Sim<S> {
         }
     }
 
-    /// Step 2 of the module docs: persist, then send; with crash points.
+    /// Step 2 of the module docs: persist, then send; with crash points. The
+    /// order is the one the types of [`crate::release`] allow: `persist` (append),
+    /// `sync_proof`, `open`. [`DriverBug::SendBeforeSync`] opens the release
+    /// without a proof, through the one method that says so.
     fn flush(&mut self, i: usize) {
         let id = self.nodes[i].id;
         let Some(core) = self.nodes[i].core.as_mut() else {
@@ -1116,39 +1223,47 @@ impl<S: Scenario> Sim<S> {
         let ready = core.poll_ready();
         self.scenario
             .on_polled(id, self.now, &ready, &mut self.violations);
-        let Ready {
-            records,
-            messages,
-            events,
-        } = ready;
-        let send_first = self.options.bug == Some(DriverBug::SendBeforeSync);
-        if send_first {
-            self.release(i, messages.clone(), &events);
-        }
-        if !records.is_empty() {
-            let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
-            for record in &records {
-                if let Err(e) = wal.append_record(record) {
-                    self.violations
-                        .push("wal", format!("node {id}: append failed: {e}"));
-                    return;
-                }
-            }
-            if self.crash_armed_at(i, CrashPoint::AfterAppend) {
+        let has_records = !ready.records().is_empty();
+        let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
+        let release = match ready.persist(wal) {
+            Ok(release) => release,
+            Err(e) => {
+                self.violations
+                    .push("wal", format!("node {id}: append failed: {e}"));
                 return;
             }
-            let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
-            if let Err(e) = wal.sync() {
+        };
+        let release = if self.options.bug == Some(DriverBug::SendBeforeSync) {
+            let released = release.open_before_durable();
+            self.release(i, released.messages, &released.events);
+            None
+        } else {
+            Some(release)
+        };
+        if has_records && self.crash_armed_at(i, CrashPoint::AfterAppend) {
+            return;
+        }
+        let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
+        let proof = match wal.sync_proof() {
+            Ok(proof) => proof,
+            Err(e) => {
                 self.violations
                     .push("wal", format!("node {id}: sync failed: {e}"));
                 return;
             }
-            if self.crash_armed_at(i, CrashPoint::AfterSync) {
-                return;
-            }
+        };
+        if has_records && self.crash_armed_at(i, CrashPoint::AfterSync) {
+            return;
         }
-        if !send_first {
-            self.release(i, messages, &events);
+        if let Some(release) = release {
+            match release.open(proof) {
+                Ok(released) => self.release(i, released.messages, &released.events),
+                Err(e) => {
+                    self.violations
+                        .push("persist-then-send", format!("node {id}: {e}"));
+                    return;
+                }
+            }
         }
         self.maybe_compact(i);
         self.arm_timer(i);
@@ -1273,6 +1388,38 @@ impl<S: Scenario> Sim<S> {
             self.now + Duration::from_micros(down)
         };
         self.schedule(at, Event::Restart { node: i });
+    }
+
+    /// The disk-loss fault: node `i` crashes and restarts with an empty disk
+    /// (or, under [`DriverBug::RestoreIdentity`], a disk holding only its old
+    /// identity).
+    fn lose_disk(&mut self, i: usize) {
+        let id = self.nodes[i].id;
+        let identity = if self.options.bug == Some(DriverBug::RestoreIdentity) {
+            self.scenario.identity_records(id)
+        } else {
+            Vec::new()
+        };
+        self.crash(i, CrashPoint::Idle);
+        self.stats.disk_losses += 1;
+        let disk = SimDisk::new();
+        if !identity.is_empty() {
+            let restored = Wal::open(disk.clone()).and_then(|(mut wal, _)| {
+                for record in &identity {
+                    wal.append_record(record)?;
+                }
+                wal.sync()
+            });
+            if let Err(e) = restored {
+                self.violations.push(
+                    "wal",
+                    format!("node {id}: restoring an identity failed: {e}"),
+                );
+            }
+        }
+        self.nodes[i].disk = disk;
+        tracing::debug!(target: "eo::sim", at = %self.now, node = id, "disk lost");
+        self.scenario.on_disk_lost(id, self.now);
     }
 
     fn restart(&mut self, i: usize) {

@@ -533,7 +533,7 @@ impl Scenario for TwoPhaseCommit {
         violations: &mut Violations,
     ) {
         self.now = now;
-        for event in &ready.events {
+        for event in ready.events() {
             match *event {
                 Event::Committed { txn, posting } => {
                     let entry = self.commits.entry((id, txn)).or_insert((0, posting));
@@ -611,6 +611,8 @@ impl Scenario for TwoPhaseCommit {
                         );
                     }
                 }
+                // Backpressure, reported to the application; the txn stays pending.
+                Event::Busy { .. } => self.count("busy"),
                 Event::Outcome { txn, decision } => {
                     if let Some(before) = self.learned.insert(txn, decision) {
                         violations.push(
@@ -666,6 +668,7 @@ impl Scenario for TwoPhaseCommit {
                     }
                 }
                 Msg::Query { .. } => self.count("queries"),
+                Msg::Busy { .. } => {}
                 Msg::Vote { txn, vote } => {
                     let fresh = match vote {
                         Vote::Yes => self.yes.insert((id, txn)),

@@ -11,7 +11,9 @@
 //!    [`Core::handle_timeout`] retries pending transactions with the **same** id.
 //!    After each input, [`Core::poll_ready`]: append and sync its records
 //!    (`Submitted`, `Learned`), then send the Begins and hand the
-//!    [`Event::Outcome`]s to the application.
+//!    [`Event::Outcome`]s to the application. A coordinator at its bound answers
+//!    [`Msg::Busy`]: the client hands [`Event::Busy`] to the application (a
+//!    typed backpressure report, not an outcome) and doubles the retry interval.
 //! 3. To compact the log, replace it with [`Core::snapshot`] (only when the last
 //!    `Ready` has been carried out).
 //!
@@ -21,8 +23,8 @@
 
 use super::TRACE_TARGET;
 use super::{
-    backoff, check_legs, role, step, Decision, Error, Event, Leg, Msg, SubmitError, Txn, TxnId,
-    CLIENT_PENDING_TXNS_MAX, CLIENT_RETRY_INTERVAL_MAX, CLIENT_RETRY_INTERVAL_MIN,
+    backoff, check_legs, role, step, Busy, Decision, Error, Event, Leg, Msg, SubmitError, Txn,
+    TxnId, CLIENT_PENDING_TXNS_MAX, CLIENT_RETRY_INTERVAL_MAX, CLIENT_RETRY_INTERVAL_MIN,
 };
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,60 @@ pub struct Client {
 }
 
 impl Client {
+    /// The coordinator is at a bound and did not start `txn`: tell the application
+    /// and push the retry back (the backoff doubles, up to its cap). Nothing is
+    /// recorded: the transaction stays pending with the same id.
+    fn on_busy(&mut self, txn: TxnId, reason: Busy) -> Result<(), Error> {
+        if txn.client != self.id || txn.seq >= self.next_seq {
+            return Err(Error::OutcomeForUnknown { txn });
+        }
+        let now = self.now;
+        let Some(p) = self.pending.get_mut(&txn.seq) else {
+            return Ok(()); // learned meanwhile: a stale refusal
+        };
+        p.attempt = p.attempt.saturating_add(1);
+        let retry_in = backoff(
+            CLIENT_RETRY_INTERVAL_MIN,
+            CLIENT_RETRY_INTERVAL_MAX,
+            p.attempt,
+        );
+        p.retry_at = now + retry_in;
+        self.out.push_event(Event::Busy {
+            txn,
+            reason,
+            retry_in,
+        });
+        debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::BUSY, txn = %txn,
+            persisted = "none", sent = "none", reason = ?reason, retry_in_ms = retry_in.as_millis() as u64);
+        Ok(())
+    }
+
+    /// Re-sends the Begin of every pending transaction whose retry is due.
+    fn retry_due(&mut self, now: Time) {
+        let low = self.low();
+        let mut retries = Vec::new();
+        for p in self.pending.values_mut() {
+            if p.retry_at <= now {
+                p.attempt = p.attempt.saturating_add(1);
+                p.retry_at = now
+                    + backoff(
+                        CLIENT_RETRY_INTERVAL_MIN,
+                        CLIENT_RETRY_INTERVAL_MAX,
+                        p.attempt,
+                    );
+                retries.push((p.txn.clone(), p.attempt));
+            }
+        }
+        for (txn, attempt) in retries {
+            debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::RETRY, txn = %txn.id,
+                persisted = "none", sent = "begin", low, attempt);
+            self.out.push_message(Envelope {
+                to: self.coordinator,
+                msg: Msg::Begin { txn, low },
+            });
+        }
+    }
+
     /// A client with an empty log, submitting to `coordinator`.
     pub fn new(id: NodeId, coordinator: NodeId) -> Client {
         Client {
@@ -116,7 +172,7 @@ impl Client {
         let low = c.low();
         let begins: Vec<Txn> = c.pending.values().map(|p| p.txn.clone()).collect();
         for txn in begins {
-            c.out.messages.push(Envelope {
+            c.out.push_message(Envelope {
                 to: coordinator,
                 msg: Msg::Begin { txn, low },
             });
@@ -233,8 +289,8 @@ impl Client {
         }
         self.next_seq += 1;
         let id = txn.id;
-        self.out.records.push(ClientRecord::Submitted(txn.clone()));
-        self.out.messages.push(Envelope {
+        self.out.push_record(ClientRecord::Submitted(txn.clone()));
+        self.out.push_message(Envelope {
             to: self.coordinator,
             msg: Msg::Begin {
                 txn: txn.clone(),
@@ -269,12 +325,14 @@ impl Core for Client {
     fn handle_message(&mut self, now: Time, from: NodeId, msg: Msg) -> Result<(), Error> {
         self.tick(now);
         let kind = msg.kind();
-        let Msg::Outcome { txn, decision } = msg else {
-            return Err(Error::UnexpectedMessage { from, kind });
-        };
         if from != self.coordinator {
             return Err(Error::UnexpectedMessage { from, kind });
         }
+        let (txn, decision) = match msg {
+            Msg::Outcome { txn, decision } => (txn, decision),
+            Msg::Busy { txn, reason } => return self.on_busy(txn, reason),
+            _ => return Err(Error::UnexpectedMessage { from, kind }),
+        };
         if txn.client != self.id || txn.seq >= self.next_seq {
             return Err(Error::OutcomeForUnknown { txn });
         }
@@ -284,9 +342,8 @@ impl Core for Client {
             return Ok(());
         }
         self.out
-            .records
-            .push(ClientRecord::Learned { txn, decision });
-        self.out.events.push(Event::Outcome { txn, decision });
+            .push_record(ClientRecord::Learned { txn, decision });
+        self.out.push_event(Event::Outcome { txn, decision });
         debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::OUTCOME, txn = %txn,
             persisted = "learned", sent = "none", decision = ?decision);
         Ok(())
@@ -294,28 +351,7 @@ impl Core for Client {
 
     fn handle_timeout(&mut self, now: Time) {
         self.tick(now);
-        let low = self.low();
-        let mut retries = Vec::new();
-        for p in self.pending.values_mut() {
-            if p.retry_at <= now {
-                p.attempt = p.attempt.saturating_add(1);
-                p.retry_at = now
-                    + backoff(
-                        CLIENT_RETRY_INTERVAL_MIN,
-                        CLIENT_RETRY_INTERVAL_MAX,
-                        p.attempt,
-                    );
-                retries.push((p.txn.clone(), p.attempt));
-            }
-        }
-        for (txn, attempt) in retries {
-            debug!(target: TRACE_TARGET, node = self.id, role = role::CLIENT, step = step::RETRY, txn = %txn.id,
-                persisted = "none", sent = "begin", low, attempt);
-            self.out.messages.push(Envelope {
-                to: self.coordinator,
-                msg: Msg::Begin { txn, low },
-            });
-        }
+        self.retry_due(now);
     }
 
     fn poll_timeout(&self) -> Option<Time> {
@@ -330,7 +366,7 @@ impl Core for Client {
     /// If records from the last input have not been taken with `poll_ready`.
     fn snapshot(&self) -> ClientRecord {
         assert!(
-            self.out.records.is_empty(),
+            self.out.records().is_empty(),
             "snapshot before the pending records were polled"
         );
         ClientRecord::Snapshot(ClientSnapshot {

@@ -24,8 +24,8 @@
 
 use super::TRACE_TARGET;
 use super::{
-    backoff, check_legs, check_participants, role, step, Decision, Error, Event, Leg, Msg, Txn,
-    TxnId, Vote, CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
+    backoff, check_legs, check_participants, role, step, Busy, Decision, Error, Event, Leg, Msg,
+    Txn, TxnId, Vote, CLIENT_PENDING_TXNS_MAX, COORDINATOR_CLIENTS_MAX, COORDINATOR_TXNS_MAX,
     DECISION_RETRY_INTERVAL_MAX, DECISION_RETRY_INTERVAL_MIN, PREPARE_RETRY_INTERVAL, VOTE_TIMEOUT,
 };
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
@@ -392,7 +392,7 @@ impl Coordinator {
     }
 
     fn send(&mut self, to: NodeId, msg: Msg) {
-        self.out.messages.push(Envelope { to, msg });
+        self.out.push_message(Envelope { to, msg });
     }
 
     fn tick(&mut self, now: Time) {
@@ -424,8 +424,15 @@ impl Coordinator {
         self.check_txn(id, &txn.participants())?;
         check_legs(&txn.legs).map_err(|reason| Error::InvalidTxn { txn: id, reason })?;
         if !self.clients.contains_key(&from) && self.clients.len() >= COORDINATOR_CLIENTS_MAX {
-            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                persisted = "none", sent = "none", reason = "clients-full");
+            self.send(
+                from,
+                Msg::Busy {
+                    txn: id,
+                    reason: Busy::Clients,
+                },
+            );
+            debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::BUSY, txn = %id,
+                persisted = "none", sent = "busy", reason = "clients-full");
             return Ok(());
         }
         let window = self.clients.entry(from).or_default();
@@ -448,8 +455,14 @@ impl Coordinator {
                     persisted = "none", sent = "outcome", decision = ?decision);
             }
             None if self.txns.len() >= COORDINATOR_TXNS_MAX => {
-                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::IGNORE, txn = %id,
-                    persisted = "none", sent = "none", reason = "txns-full");
+                // Nothing recorded, nothing promised: the client learns why and backs off.
+                let busy = Msg::Busy {
+                    txn: id,
+                    reason: Busy::Transactions,
+                };
+                self.send(id.client, busy);
+                debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::BUSY, txn = %id,
+                    persisted = "none", sent = "busy", reason = "txns-full");
             }
             None => {
                 // Started before Prepare: if this coordinator crashes before
@@ -459,12 +472,10 @@ impl Coordinator {
                 // leave only once its records are durable (see `crate::core`):
                 // no Prepare can leave before the `Started` record is durable.
                 let participants = txn.participants();
-                self.out
-                    .records
-                    .push(CoordinatorRecord::Started(StartedTxn {
-                        txn: id,
-                        participants: participants.clone(),
-                    }));
+                self.out.push_record(CoordinatorRecord::Started(StartedTxn {
+                    txn: id,
+                    participants: participants.clone(),
+                }));
                 let floor = self.floor(from);
                 for leg in &txn.legs {
                     self.send(
@@ -542,18 +553,16 @@ impl Coordinator {
             attempt: 0,
         };
         let participants = entry.participants.clone();
-        self.out
-            .records
-            .push(CoordinatorRecord::Decided(DecidedTxn {
-                txn,
-                participants: participants.clone(),
-                decision,
-            }));
+        self.out.push_record(CoordinatorRecord::Decided(DecidedTxn {
+            txn,
+            participants: participants.clone(),
+            decision,
+        }));
         for p in participants {
             self.send(p, Msg::Decision { txn, decision });
         }
         self.send(txn.client, Msg::Outcome { txn, decision });
-        self.out.events.push(Event::Decided { txn, decision });
+        self.out.push_event(Event::Decided { txn, decision });
         debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::DECIDE, txn = %txn,
             persisted = "decided", sent = "decision", decision = ?decision, reason);
     }
@@ -701,8 +710,7 @@ impl Coordinator {
         }
         self.clients.get_mut(&client).expect("window exists").floor = floor;
         self.out
-            .records
-            .push(CoordinatorRecord::Floor { client, floor });
+            .push_record(CoordinatorRecord::Floor { client, floor });
         debug!(target: TRACE_TARGET, node = self.id, role = role::COORDINATOR, step = step::FORGET, txn = %start,
             persisted = "floor", sent = "none", client, floor, forgotten = forgotten.len());
     }
@@ -818,7 +826,7 @@ impl Core for Coordinator {
     /// snapshot replaces the log, so it may only cover what is already durable.
     fn snapshot(&self) -> CoordinatorRecord {
         assert!(
-            self.out.records.is_empty(),
+            self.out.records().is_empty(),
             "snapshot before the pending records were polled"
         );
         let decided = self

@@ -357,6 +357,19 @@ pub enum Msg {
         txn: TxnId,
         participants: Vec<NodeId>,
     },
+    /// Coordinator → client: `txn` was not started because the coordinator is at
+    /// a bound (`reason`); nothing was recorded. The client tells its application
+    /// and retries later with a longer backoff.
+    Busy { txn: TxnId, reason: Busy },
+}
+
+/// Which bound made a coordinator answer [`Msg::Busy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Busy {
+    /// [`COORDINATOR_TXNS_MAX`] transactions are held.
+    Transactions,
+    /// [`COORDINATOR_CLIENTS_MAX`] clients are tracked.
+    Clients,
 }
 
 impl Msg {
@@ -370,6 +383,7 @@ impl Msg {
             Msg::Decision { .. } => "decision",
             Msg::Ack { .. } => "ack",
             Msg::Query { .. } => "query",
+            Msg::Busy { .. } => "busy",
         }
     }
 }
@@ -385,6 +399,14 @@ pub enum Event {
     Committed { txn: TxnId, posting: Posting },
     /// Participant: a prepared posting was discarded.
     Aborted { txn: TxnId },
+    /// Client: the coordinator is at a bound and did not start `txn` yet; the
+    /// client keeps it pending and retries after `retry_in` (backpressure, not an
+    /// outcome).
+    Busy {
+        txn: TxnId,
+        reason: Busy,
+        retry_in: Duration,
+    },
 }
 
 /// A client command that cannot be accepted; nothing was recorded.
@@ -495,11 +517,14 @@ pub mod step {
     pub const RECOVER: &str = "recover";
     /// Any role: a message with no effect (stale, duplicate, in progress, or over a bound).
     pub const IGNORE: &str = "ignore";
+    /// Coordinator: a Begin refused at a bound (`busy` sent); client: the refusal
+    /// reported to the application, the retry pushed back.
+    pub const BUSY: &str = "busy";
 
     /// Every step, for validators.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         BEGIN, PREPARE, VOTE, DECIDE, COMMIT, ABORT, ACK, QUERY, RETRY, OUTCOME, FORGET, RECOVER,
-        IGNORE,
+        IGNORE, BUSY,
     ];
 }
 

@@ -145,11 +145,7 @@ fn wrap<R>(
     ready: Ready<R, Msg, Event>,
     f: impl Fn(R) -> NodeRecord,
 ) -> Ready<NodeRecord, Msg, Event> {
-    Ready {
-        records: ready.records.into_iter().map(f).collect(),
-        messages: ready.messages,
-        events: ready.events,
-    }
+    ready.map(f, |e| e)
 }
 
 impl Core for Node {

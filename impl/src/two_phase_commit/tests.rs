@@ -7,7 +7,8 @@
 
 use super::*;
 use crate::bank::Posting;
-use crate::core::{Core, Envelope, Ready, Time};
+use crate::core::{Core, Envelope, Time};
+use crate::release::{MemLog, Released};
 use std::collections::{BTreeMap, VecDeque};
 
 const CLIENT: NodeId = 1;
@@ -31,7 +32,7 @@ struct Slot {
     /// `None` while crashed.
     node: Option<Node>,
     /// What the node's log holds: everything it persisted.
-    log: Vec<NodeRecord>,
+    log: MemLog<NodeRecord>,
 }
 
 type DropRule = Box<dyn FnMut(&Packet) -> bool>;
@@ -96,7 +97,7 @@ impl Cluster {
             Slot {
                 role,
                 node: Some(node),
-                log: Vec::new(),
+                log: MemLog::new(),
             },
         );
     }
@@ -142,15 +143,20 @@ impl Cluster {
 
     /// Carries out the node's `Ready`: persist every record, then send.
     fn flush(&mut self, id: NodeId) {
-        let Some(node) = self.slots.get_mut(&id).and_then(|s| s.node.as_mut()) else {
+        let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
-        let Ready {
-            records,
-            messages,
-            events,
-        } = node.poll_ready();
-        self.slots.get_mut(&id).unwrap().log.extend(records);
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        if let Some(p) = node.as_participant() {
+            p.assert_staged_index();
+        }
+        let log = &mut slot.log;
+        let Ok(release) = node.poll_ready().persist(log);
+        let proof = log.sync();
+        let Released { messages, events } =
+            release.open(proof).expect("the sync covers the release");
         for Envelope { to, msg } in messages {
             let packet = Packet { from: id, to, msg };
             self.sent.push(packet.clone());
@@ -317,7 +323,8 @@ impl Cluster {
         let now = self.now;
         let slot = self.slots.get_mut(&id).unwrap();
         assert!(slot.node.is_none(), "restart of a running node");
-        slot.node = Some(Node::recover(id, &slot.role, now, slot.log.clone()).expect("recover"));
+        slot.node =
+            Some(Node::recover(id, &slot.role, now, slot.log.records().to_vec()).expect("recover"));
         self.flush(id);
     }
 
@@ -331,13 +338,14 @@ impl Cluster {
     fn compact(&mut self, id: NodeId) {
         let slot = self.slots.get_mut(&id).unwrap();
         let snapshot = slot.node.as_ref().expect("node is up").snapshot();
-        slot.log = vec![snapshot];
+        slot.log.compact(snapshot);
     }
 
     /// The coordinator's log records.
     fn coordinator_log(&self) -> Vec<CoordinatorRecord> {
         self.slots[&COORDINATOR]
             .log
+            .records()
             .iter()
             .map(|r| match r {
                 NodeRecord::Coordinator(r) => r.clone(),
@@ -827,7 +835,7 @@ fn a_query_for_an_id_the_log_does_not_hold_is_a_durable_presumed_abort() {
         participants: vec![P1, P2],
     };
     coordinator.handle_message(Time::ZERO, P1, query).unwrap();
-    let ready = coordinator.poll_ready();
+    let ready = coordinator.poll_ready().settle();
     assert_eq!(
         ready.records,
         [CoordinatorRecord::Decided(DecidedTxn {
@@ -846,7 +854,7 @@ fn a_query_for_an_id_the_log_does_not_hold_is_a_durable_presumed_abort() {
     coordinator
         .handle_message(Time::ZERO, CLIENT, begin)
         .unwrap();
-    let ready = coordinator.poll_ready();
+    let ready = coordinator.poll_ready().settle();
     assert!(ready.records.is_empty());
     assert_eq!(
         ready.messages,
@@ -998,7 +1006,7 @@ fn state_stays_bounded_over_many_transactions() {
         }
         for id in [CLIENT, COORDINATOR, P1, P2, P3] {
             assert!(
-                c.slots[&id].log.len() <= 4 * 500 * 3,
+                c.slots[&id].log.records().len() <= 4 * 500 * 3,
                 "log of {id} grows without compaction only"
             );
         }
@@ -1237,7 +1245,7 @@ fn coordinator_logs_it_could_not_have_written_are_typed_errors() {
     assert_eq!(full.len(), COORDINATOR_TXNS_MAX);
     let mut coordinator = recover(full.clone()).expect("a log at the bounds recovers");
     assert_eq!(coordinator.txn_count(), COORDINATOR_TXNS_MAX);
-    let ready = coordinator.poll_ready();
+    let ready = coordinator.poll_ready().settle();
     assert_eq!(ready.records.len(), COORDINATOR_TXNS_MAX, "all aborted");
     assert!(ready.records.iter().all(|r| matches!(
         r,
@@ -1659,7 +1667,7 @@ fn a_participant_votes_no_when_staged_postings_could_cross_the_balance_bound() {
             floor: 0,
         };
         p.handle_message(Time::ZERO, COORDINATOR, prepare).unwrap();
-        let ready = p.poll_ready();
+        let ready = p.poll_ready().settle();
         match &ready.messages[..] {
             [Envelope {
                 msg: Msg::Vote { vote, .. },
@@ -1713,6 +1721,7 @@ fn idle_clients_cannot_fill_the_coordinator() {
         coordinator.handle_message(now, client, begin).unwrap();
         let prepares = coordinator
             .poll_ready()
+            .settle()
             .messages
             .iter()
             .filter(|e| matches!(e.msg, Msg::Prepare { .. }))
@@ -1749,4 +1758,134 @@ fn idle_clients_cannot_fill_the_coordinator() {
     run(&mut coordinator, client, seq, seq);
     assert_eq!(coordinator.floor(client), seq);
     assert_eq!(coordinator.txn_count(), COORDINATOR_TXNS_MAX - 63);
+}
+
+/// Finding 6: a coordinator at its bound dropped a Begin with only a trace event,
+/// and the client retried forever without the application learning why. Now it
+/// answers `Busy`, and the client reports it as a typed event and backs off.
+#[test]
+fn a_coordinator_at_its_bound_answers_busy_and_the_client_backs_off() {
+    // A coordinator tracking COORDINATOR_CLIENTS_MAX clients.
+    let full: Vec<CoordinatorRecord> = (1000..1000 + COORDINATOR_CLIENTS_MAX as NodeId)
+        .map(|client| {
+            CoordinatorRecord::Started(StartedTxn {
+                txn: TxnId { client, seq: 0 },
+                participants: vec![P1, P2],
+            })
+        })
+        .collect();
+    let mut coordinator =
+        Coordinator::recover(COORDINATOR, [P1, P2], Time::ZERO, full).expect("recovers");
+    let _ = coordinator.poll_ready().settle();
+    let mut client = Client::new(CLIENT, COORDINATOR);
+    let id = client
+        .submit(Time::ZERO, transfer_legs((P1, 1), (P2, 1), 5))
+        .unwrap();
+    let begin = client.poll_ready().settle().messages.remove(0).msg;
+    coordinator
+        .handle_message(Time::ZERO, CLIENT, begin)
+        .unwrap();
+    let busy = coordinator.poll_ready().settle();
+    assert!(busy.records.is_empty(), "nothing started, nothing recorded");
+    let [Envelope { to: CLIENT, msg }] = &busy.messages[..] else {
+        panic!("expected one answer to the client: {:?}", busy.messages);
+    };
+    assert_eq!(
+        *msg,
+        Msg::Busy {
+            txn: id,
+            reason: Busy::Clients
+        }
+    );
+    let retry_before = client.poll_timeout().unwrap();
+    let now = Time::from_millis(10);
+    client
+        .handle_message(now, COORDINATOR, msg.clone())
+        .unwrap();
+    let settled = client.poll_ready().settle();
+    assert_eq!(
+        settled.events,
+        [Event::Busy {
+            txn: id,
+            reason: Busy::Clients,
+            retry_in: CLIENT_RETRY_INTERVAL_MIN * 2,
+        }]
+    );
+    let retry_after = client.poll_timeout().unwrap();
+    assert!(
+        retry_after > retry_before,
+        "{retry_after} <= {retry_before}"
+    );
+    assert_eq!(retry_after, now + CLIENT_RETRY_INTERVAL_MIN * 2);
+}
+
+/// Finding 8c: a participant's vote scanned every held transaction to sum what
+/// was staged on the account, so a burst of n prepares cost O(n²). Votes now look
+/// up a per-account index kept in step with the held transactions: the work per
+/// vote is constant (counted, not timed), and the index always equals a scan.
+#[test]
+fn a_vote_costs_constant_work_however_many_transactions_are_held() {
+    let mut p = Participant::new(P1, COORDINATOR, VotePolicy::MinBalance(-1_000_000));
+    let clients = 64;
+    let per_client = CLIENT_PENDING_TXNS_MAX;
+    let accounts = 8;
+    let mut n = 0u64;
+    for client in 0..clients {
+        for seq in 0..per_client {
+            let txn = TxnId { client, seq };
+            let delta = if n % 2 == 0 { 5 } else { -3 };
+            let prepare = Msg::Prepare {
+                txn,
+                posting: Posting {
+                    account: (n % accounts) as u32,
+                    delta,
+                },
+                participants: vec![P1, P2],
+                floor: 0,
+            };
+            p.handle_message(Time::ZERO, COORDINATOR, prepare).unwrap();
+            n += 1;
+        }
+    }
+    let _ = p.poll_ready().settle();
+    assert_eq!(p.txn_count() as u64, n, "every prepare is held");
+    // fits() and the MinBalance policy look up the index once each.
+    assert!(
+        p.vote_work() <= 2 * n,
+        "{} index lookups for {n} votes",
+        p.vote_work()
+    );
+    // Decide some, forget others below a floor: the index follows the scan.
+    for client in 0..clients {
+        for seq in (0..per_client).step_by(3) {
+            let decision = if seq % 2 == 0 {
+                Decision::Commit
+            } else {
+                Decision::Abort
+            };
+            let txn = TxnId { client, seq };
+            let msg = Msg::Decision { txn, decision };
+            p.handle_message(Time::ZERO, COORDINATOR, msg).unwrap();
+        }
+    }
+    // A duplicate Prepare raising client 0's floor: what is below is forgotten.
+    let reprepare = Msg::Prepare {
+        txn: TxnId { client: 0, seq: 40 },
+        posting: Posting {
+            account: 0,
+            delta: 5,
+        },
+        participants: vec![P1, P2],
+        floor: 20,
+    };
+    p.handle_message(Time::ZERO, COORDINATOR, reprepare)
+        .unwrap();
+    let _ = p.poll_ready().settle();
+    for account in 0..accounts as u32 {
+        assert_eq!(
+            p.staged_by_index(account),
+            p.staged_by_scan(account),
+            "account {account}"
+        );
+    }
 }

@@ -14,6 +14,7 @@ fn faults(loss: f64, dup: f64, crashes: u32) -> FaultSpec {
         dup: Some(dup),
         reorder: None,
         crashes: Some(crashes),
+        disk_losses: Some(0),
     }
 }
 
@@ -27,6 +28,7 @@ fn a_run_without_faults_delivers_everything_once() {
             dup: Some(0.0),
             reorder: Some(0.0),
             crashes: Some(0),
+            disk_losses: Some(0),
         },
     );
     assert!(report.ok(), "{report}");
@@ -135,8 +137,8 @@ fn the_report_replays_the_run() {
     assert_eq!(
         report.replay_command(),
         format!(
-            "eo sim ack-retry --seed 5 --runs 1 --messages 50 --loss {} --dup {} --reorder {} --crashes {}",
-            f.loss, f.dup, f.reorder, f.crashes
+            "eo sim ack-retry --seed 5 --runs 1 --messages 50 --loss {} --dup {} --reorder {} --crashes {} --disk-losses {}",
+            f.loss, f.dup, f.reorder, f.crashes, f.disk_losses
         )
     );
     // Floats print in their shortest round-trip form, so the flags give back the run.
@@ -150,6 +152,7 @@ fn the_report_replays_the_run() {
         dup: Some(parse("--dup")),
         reorder: Some(parse("--reorder")),
         crashes: Some(f.crashes),
+        disk_losses: Some(f.disk_losses),
     };
     assert_eq!(run(5, 50, spec), report);
 }
@@ -165,8 +168,9 @@ proptest! {
         dup in 0.0f64..0.5,
         reorder in 0.0f64..0.5,
         crashes in 0u32..10,
+        disk_losses in 0u32..4,
     ) {
-        let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes) };
+        let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes), disk_losses: Some(disk_losses) };
         let report = run(seed, messages, spec);
         prop_assert!(report.ok(), "{}", report);
     }
@@ -197,4 +201,62 @@ fn a_panic_in_a_run_is_a_violation_that_keeps_the_seed() {
     // The replayed run panics again, deterministically.
     let again = sim::run::<AckRetry>(&Config { messages: 50 }, &options);
     assert_eq!(&again, report);
+}
+
+/// Senders lose their disks in the fault phase: nothing accepted after a disk
+/// loss is lost or applied twice, and the old outbox is applied at most once.
+#[test]
+fn disk_losses_lose_nothing_and_apply_nothing_twice() {
+    let mut losses = 0;
+    let mut at_most_once = 0;
+    for seed in 0..20 {
+        let spec = FaultSpec {
+            disk_losses: Some(3),
+            ..faults(0.1, 0.1, 2)
+        };
+        let report = run(seed, 300, spec);
+        assert!(report.ok(), "{report}");
+        losses += report.stats.disk_losses;
+        at_most_once += report.stats.counters["at_most_once"];
+    }
+    assert_eq!(losses, 60, "every disk loss happened");
+    assert!(at_most_once > 0, "some outbox was in flight at a loss");
+}
+
+/// The invariants tell a new incarnation's message from an old one with the same
+/// seq: a driver that restores the old identity onto the new disk is caught, as
+/// an `exactly-once` violation (an id assigned to a second submission). When the
+/// disk is lost after the sender's last submission, the only trace is an ack for a
+/// seq the restored sender never sent (`protocol-error`).
+#[test]
+fn restoring_an_identity_after_a_disk_loss_is_caught() {
+    let mut exactly_once = 0;
+    for seed in 0..10 {
+        let options = Options {
+            bug: Some(DriverBug::RestoreIdentity),
+            ..Options::new(
+                seed,
+                FaultSpec {
+                    disk_losses: Some(2),
+                    ..faults(0.0, 0.0, 0)
+                },
+            )
+        };
+        let report = sim::run::<AckRetry>(&Config { messages: 300 }, &options);
+        assert!(!report.ok(), "seed {seed}: the bug went unnoticed");
+        let properties: std::collections::BTreeSet<&str> = report
+            .violations
+            .iter()
+            .map(|v| v.property.as_str())
+            .collect();
+        assert!(
+            properties.is_subset(&["exactly-once", "protocol-error"].into()),
+            "{report}"
+        );
+        exactly_once += usize::from(properties.contains("exactly-once"));
+    }
+    assert!(
+        exactly_once >= 6,
+        "exactly-once caught in {exactly_once} of 10"
+    );
 }

@@ -34,6 +34,7 @@ fn faults(loss: f64, dup: f64, crashes: u32) -> FaultSpec {
         dup: Some(dup),
         reorder: None,
         crashes: Some(crashes),
+        disk_losses: Some(0),
     }
 }
 
@@ -44,6 +45,7 @@ fn a_run_without_faults_decides_everything_both_ways() {
         dup: Some(0.0),
         reorder: Some(0.0),
         crashes: Some(0),
+        disk_losses: Some(0),
     };
     let report = run(1, 300, 3, clean);
     assert!(report.ok(), "{report}");
@@ -229,8 +231,8 @@ fn the_report_replays_the_run() {
     assert_eq!(
         report.replay_command(),
         format!(
-            "eo sim two-phase-commit --seed 5 --runs 1 --transactions 50 --participants 4 --loss {} --dup {} --reorder {} --crashes {}",
-            f.loss, f.dup, f.reorder, f.crashes
+            "eo sim two-phase-commit --seed 5 --runs 1 --transactions 50 --participants 4 --loss {} --dup {} --reorder {} --crashes {} --disk-losses {}",
+            f.loss, f.dup, f.reorder, f.crashes, f.disk_losses
         )
     );
     let spec = FaultSpec {
@@ -238,6 +240,7 @@ fn the_report_replays_the_run() {
         dup: Some(f.dup),
         reorder: Some(f.reorder),
         crashes: Some(f.crashes),
+        disk_losses: Some(0),
     };
     assert_eq!(run(5, 50, 4, spec), report);
 }
@@ -255,6 +258,7 @@ fn a_cluster_at_rest_when_it_heals_has_converged() {
         dup: Some(0.3441943179522691),
         reorder: Some(0.047811343497452786),
         crashes: Some(8),
+        disk_losses: Some(0),
     };
     let report = run(4355159391847678276, 7, 2, spec);
     assert!(report.ok(), "{report}");
@@ -278,7 +282,7 @@ proptest! {
         reorder in 0.0f64..0.5,
         crashes in 0u32..10,
     ) {
-        let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes) };
+        let spec = FaultSpec { loss: Some(loss), dup: Some(dup), reorder: Some(reorder), crashes: Some(crashes), disk_losses: Some(0) };
         let report = run(seed, transactions, participants, spec);
         prop_assert!(report.ok(), "{}", report);
     }
