@@ -283,6 +283,24 @@ fn replayed_handshake_is_refused() {
 }
 
 #[test]
+fn reflected_mac_is_refused() {
+    // A process without the key says hello as node 1, then answers the Challenge
+    // with the listener's own MAC: the two directions use distinct labels.
+    let (_, hello) = Initiator::start(config(1, &[2], key(KEY)), 2, nonce(1)).unwrap();
+    let (acceptor, challenge) =
+        Acceptor::accept(&config(2, &[1], key(KEY)), nonce(2), &hello).unwrap();
+    let listener_mac = &challenge.payload()[challenge.payload().len() - 32..];
+    let mut finish = vec![3];
+    finish.extend_from_slice(&[2; NONCE_LEN]);
+    finish.extend_from_slice(listener_mac);
+    let finish = Frame::new(FrameKind::Handshake, finish).unwrap();
+    assert_eq!(
+        acceptor.handle_finish(&finish).err(),
+        Some(HandshakeError::WrongKey)
+    );
+}
+
+#[test]
 fn tampered_identity_is_refused() {
     // A man in the middle without the key raises the dialer's incarnation in its
     // Hello: the listener answers, but its MAC covers the tampered Hello.
