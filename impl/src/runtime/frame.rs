@@ -259,7 +259,8 @@ impl FrameDecoder {
         HEADER_LEN + self.partial.as_ref().map_or(0, |p| p.payload.capacity())
     }
 
-    /// Feeds all of `input`, returning every frame it completes, in order.
+    /// Feeds all of `input`, returning every frame it completes, in order, or the
+    /// first error (the frames completed before it are dropped with the connection).
     pub fn decode_all(&mut self, mut input: &[u8]) -> Result<Vec<Frame>, FrameError> {
         let mut frames = Vec::new();
         while !input.is_empty() {
