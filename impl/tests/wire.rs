@@ -480,6 +480,10 @@ fn frames() -> impl Strategy<Value = Vec<Frame>> {
     )
 }
 
+/// The most one handshake step may allocate at once: its own message (at most
+/// 1 + 55 + 32 + 32 bytes), far below a frame.
+const HANDSHAKE_ALLOCATION_MAX_BYTES: usize = 256;
+
 /// Feeds `bytes` to a fresh decoder in chunks of `chunk` bytes; checks the bounds
 /// after every call; returns the frames decoded and the first error, if any.
 fn feed(bytes: &[u8], chunk: usize) -> (Vec<Frame>, Option<FrameError>) {
@@ -535,11 +539,17 @@ proptest! {
         for k in [None, key(KEY)] {
             let dialer = config(1, &[2], k.clone());
             let listener = config(2, &[1], k.clone());
-            let _ = Acceptor::accept(&listener, nonce(2), &frame);
+            // Each step allocates only its own small messages, whatever it is fed.
+            let (_, peak) = peak_allocation(|| Acceptor::accept(&listener, nonce(2), &frame));
+            prop_assert!(peak <= HANDSHAKE_ALLOCATION_MAX_BYTES, "allocated {} bytes", peak);
             let (initiator, hello) = Initiator::start(dialer, 2, nonce(1)).unwrap();
-            let _ = initiator.handle_challenge(&frame);
-            let (acceptor, _) = Acceptor::accept(&listener, nonce(2), &hello).unwrap();
-            let _ = acceptor.handle_finish(&frame);
+            let (_, peak) = peak_allocation(|| initiator.handle_challenge(&frame));
+            prop_assert!(peak <= HANDSHAKE_ALLOCATION_MAX_BYTES, "allocated {} bytes", peak);
+            let (accepted, peak) = peak_allocation(|| Acceptor::accept(&listener, nonce(2), &hello));
+            prop_assert!(peak <= HANDSHAKE_ALLOCATION_MAX_BYTES, "allocated {} bytes", peak);
+            let (acceptor, _) = accepted.unwrap();
+            let (_, peak) = peak_allocation(|| acceptor.handle_finish(&frame));
+            prop_assert!(peak <= HANDSHAKE_ALLOCATION_MAX_BYTES, "allocated {} bytes", peak);
         }
     }
 
