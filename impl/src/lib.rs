@@ -22,6 +22,7 @@ pub mod bank;
 pub mod core;
 pub mod disk;
 pub mod release;
+pub mod runtime;
 pub mod sim;
 pub mod two_phase_commit;
 pub mod wal;

@@ -1,0 +1,16 @@
+//! The real runtime: nodes that drive the sans-IO cores with real I/O.
+//!
+//! What it will be (issue 11): a node that drives one core over TCP, keeps its
+//! write-ahead log on disk with fsync and group commit, and lets an application
+//! submit work and receive outcomes through a handle.
+//!
+//! What exists so far is only the wire, itself sans-IO so that it can be tested
+//! and fuzzed without sockets:
+//!
+//! - [`frame`]: length-prefixed, versioned frames with a size limit checked before
+//!   anything is allocated, and a streaming decoder that buffers at most one frame;
+//! - [`handshake`]: the connection handshake naming protocol, cluster, node id and
+//!   incarnation, with an optional cluster key for HMAC-SHA256 challenge-response.
+
+pub mod frame;
+pub mod handshake;
