@@ -20,8 +20,9 @@ pub struct CheckArgs {
     #[arg(long, global = true, conflicts_with = "dfs")]
     bfs: bool,
     /// Stateright's depth-first checker: keeps no state graph (less memory),
-    /// runs on --threads, leaves `progress` properties unchecked; its
-    /// counterexamples are shortened by a breadth-first search afterwards.
+    /// runs on --threads, checks `progress` only at terminal states (a
+    /// livelock is not seen); its counterexamples are shortened by a
+    /// breadth-first search afterwards.
     #[arg(long, global = true)]
     dfs: bool,
     /// Threads for --dfs (default: every core); the breadth-first search uses one.

@@ -659,3 +659,50 @@ fn the_readme_lists_every_variant_of_every_model() {
         }
     }
 }
+
+#[test]
+fn dfs_still_catches_a_behaviour_that_ends_short_of_the_goal() {
+    // Without the state graph, --dfs checks `progress` at terminal states: the
+    // no-retry bug ends short of the goal and must fail exactly that property;
+    // the no-reack livelock passes, and the report says it was not looked for.
+    let out = eo(&[
+        "check",
+        "ack-retry",
+        "--variant",
+        "no-retry",
+        "--dfs",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json(&out);
+    let failed: Vec<&str> = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "violated")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["eventually-delivered"]);
+    let out = eo(&[
+        "check",
+        "ack-retry",
+        "--variant",
+        "no-reack",
+        "--dfs",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    let progress = v["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "eventually-delivered")
+        .unwrap()
+        .clone();
+    assert_eq!(progress["status"], "holds");
+    assert!(
+        progress["note"].as_str().unwrap().contains("livelock"),
+        "{progress}"
+    );
+}

@@ -104,9 +104,10 @@ pub enum Status {
 }
 
 impl Status {
-    /// Whether this status meets the property's expectation.
+    /// Whether this status meets the property's expectation. A property left
+    /// unchecked does not: a verdict of success must rest on a check.
     pub fn is_ok(self) -> bool {
-        matches!(self, Status::Holds | Status::Found | Status::NotChecked)
+        matches!(self, Status::Holds | Status::Found)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -504,8 +505,7 @@ where
     M::Action: Clone + Debug + PartialEq + Send + Sync + 'static,
 {
     let properties = model.properties();
-    let progress_names: Vec<&'static str> =
-        model.progress_properties().iter().map(|p| p.name).collect();
+    let progress = model.progress_properties();
     let threads = opts.threads.max(1);
     let mut builder = model.checker().threads(threads);
     if let Some(representative) = symmetry {
@@ -577,11 +577,39 @@ where
                 .with_path(model, path)
         })
         .collect();
-    for name in progress_names {
-        let mut r = PropertyReport::new(name, "progress", Status::NotChecked);
-        r.note =
-            Some("progress needs the state graph of the breadth-first search (drop --dfs)".into());
-        reports.push(r);
+    // Without the state graph, `progress` is checked in its weaker,
+    // terminal-state form: a behaviour that ends short of the goal is a
+    // violation; one that never ends (a livelock) is not seen.
+    for p in progress {
+        let goal = p.goal;
+        let dead_end = search_bounded(
+            model,
+            |_| false,
+            |s, _, terminal| terminal && !goal(model, s),
+            &tick,
+        );
+        let report = match dead_end {
+            Searched::Found(path) => PropertyReport::new(p.name, "progress", Status::Violated)
+                .with_path(model, Some(path)),
+            Searched::Exhausted => {
+                let mut r = PropertyReport::new(p.name, "progress", Status::Holds);
+                r.note = Some(
+                    "held in its terminal-state form only: no behaviour ends short of the goal; \
+                     a livelock needs the breadth-first search's state graph (drop --dfs)"
+                        .into(),
+                );
+                r
+            }
+            Searched::Bound => {
+                let mut r = PropertyReport::new(p.name, "progress", Status::NotChecked);
+                r.note = Some(format!(
+                    "--dfs's terminal-state check stopped at its bound of \
+                     {SHORTEST_PATH_STATES_MAX} states (drop --dfs)"
+                ));
+                r
+            }
+        };
+        reports.push(report);
     }
     push_not_checked(&mut reports, label.not_checked);
     Report {
@@ -653,6 +681,37 @@ where
     M::State: Clone + Hash + PartialEq,
     M::Action: Clone + PartialEq,
 {
+    match search_bounded(model, mark, goal, tick) {
+        Searched::Found(path) => Some(path),
+        Searched::Exhausted | Searched::Bound => None,
+    }
+}
+
+/// How a bounded breadth-first search ended.
+enum Searched<M: Model> {
+    /// A nearest state satisfying the goal, with its path.
+    Found(Path<M::State, M::Action>),
+    /// Every reachable state was visited; none satisfies the goal.
+    Exhausted,
+    /// [`SHORTEST_PATH_STATES_MAX`] states were visited before either.
+    Bound,
+}
+
+/// The search behind [`search`], telling an exhausted search from one that
+/// stopped at its bound. A state is terminal when it has no successor at all:
+/// one whose successors all lie outside the model's boundary is cut, not
+/// terminal (as in the state graph of [`crate::graph`]).
+fn search_bounded<M>(
+    model: &M,
+    mark: impl Fn(&M::State) -> bool,
+    goal: impl Fn(&M::State, bool, bool) -> bool,
+    tick: &dyn Fn(usize),
+) -> Searched<M>
+where
+    M: Model,
+    M::State: Clone + Hash + PartialEq,
+    M::Action: Clone + PartialEq,
+{
     let fingerprint = |s: &M::State, marked: bool| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         s.hash(&mut h);
@@ -679,18 +738,21 @@ where
             tick(visited.len());
         }
         if visited.len() > SHORTEST_PATH_STATES_MAX {
-            return None;
+            return Searched::Bound;
         }
         let (state, marked) = (visited[next].0.clone(), visited[next].1);
         model.actions(&state, &mut actions);
+        let mut cut = false;
         for action in actions.drain(..) {
             if let Some(succ) = model.next_state(&state, action.clone()) {
                 if model.within_boundary(&succ) {
                     successors.push((succ, action));
+                } else {
+                    cut = true;
                 }
             }
         }
-        if goal(&state, marked, successors.is_empty()) {
+        if goal(&state, marked, successors.is_empty() && !cut) {
             let mut steps = Vec::new();
             let mut at = next;
             while let Some((parent, action)) = &visited[at].2 {
@@ -698,7 +760,12 @@ where
                 at = *parent;
             }
             steps.reverse();
-            return Path::from_actions(model, visited[at].0.clone(), steps.iter());
+            return match Path::from_actions(model, visited[at].0.clone(), steps.iter()) {
+                Some(path) => Searched::Found(path),
+                // A path the model cannot replay: report nothing rather than a
+                // wrong path (the search itself produced these actions).
+                None => Searched::Exhausted,
+            };
         }
         for (succ, action) in successors.drain(..) {
             let succ_marked = marked || mark(&succ);
@@ -708,5 +775,5 @@ where
         }
         next += 1;
     }
-    None
+    Searched::Exhausted
 }
