@@ -706,3 +706,23 @@ fn dfs_still_catches_a_behaviour_that_ends_short_of_the_goal() {
         "{progress}"
     );
 }
+
+#[test]
+fn a_progress_verdict_says_how_many_states_the_bound_cut_off() {
+    // The ledger bound of the no-dedup model cuts behaviours short; progress
+    // counts a cut state as reaching the goal, and the report must say so.
+    let note = |variant: &str| {
+        let out = eo(&["check", "ack-retry", "--variant", variant, "--json"]);
+        json(&out)["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "eventually-delivered")
+            .unwrap()["note"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let cut = note("no-dedup").expect("a note on the cut states");
+    assert!(cut.contains("cut off by the model's bound"), "{cut}");
+    assert_eq!(note("correct"), None);
+}

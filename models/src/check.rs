@@ -445,6 +445,7 @@ where
                 .with_path(model, path),
         );
     }
+    let cut = (0..unique).filter(|&i| graph.is_cut(i)).count();
     for (p, (first, count)) in progress_properties.iter().zip(unreachable) {
         let mut r = match first {
             Some(i) => {
@@ -453,10 +454,23 @@ where
             }
             None => PropertyReport::new(p.name, "progress", Status::Holds),
         };
+        let mut notes = Vec::new();
         if count > 0 {
-            r.note = Some(format!(
+            notes.push(format!(
                 "{count} of {unique} states cannot reach the goal; the path leads to a nearest one"
             ));
+        }
+        // A state the model's boundary cut off counts as reaching the goal (what
+        // lies beyond the bound is unknown): say how many there were, so that a
+        // pass that rests on them is visible.
+        if cut > 0 {
+            notes.push(format!(
+                "{cut} of {unique} states were cut off by the model's bound and counted as \
+                 reaching the goal"
+            ));
+        }
+        if !notes.is_empty() {
+            r.note = Some(notes.join("; "));
         }
         reports.push(r);
     }
