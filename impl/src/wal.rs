@@ -579,11 +579,21 @@ impl<D: Disk> Wal<D> {
             None => None,
         };
         let mut len_bytes = scan.valid_len;
-        if scan.lsn_marked < scan.lsn_last {
+        let copies_missing = if scan.lsn_marked < scan.lsn_last {
             // Written but never covered by a sync mark (a process crash): mark them,
             // so that damage to them after this sync is an error, not a torn tail.
+            SYNC_MARK_COPIES
+        } else {
+            // A crash tore the last mark's append between its copies: complete the
+            // mark, or recovery would later take the next record's first bytes for
+            // the missing copy and skip them.
+            scan.copies_missing
+        };
+        if copies_missing > 0 {
             frame.clear();
             encode_sync_mark(scan.lsn_last, &mut frame);
+            // The copies are identical: the last `copies_missing` are the same bytes.
+            frame.truncate(copies_missing * SYNC_MARK_LEN);
             disk.append(&segment, &frame)
                 .map_err(io_error("append", &segment))?;
             len_bytes += frame.len() as u64;

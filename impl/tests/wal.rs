@@ -89,6 +89,8 @@ on_both_disks!(
     typed_records_round_trip,
     snapshot_larger_than_a_record_is_split_and_reassembled,
     a_file_that_is_not_a_segment_is_refused,
+    a_mark_torn_between_its_copies_lets_no_phantom_record_in,
+    a_mark_torn_anywhere_then_a_torn_record_is_cut_off,
 );
 
 fn open<E: Env>(env: &E) -> (Wal<E::D>, Recovered) {
@@ -123,6 +125,32 @@ fn flip<D: Disk>(disk: &mut D, name: &str, offset: usize) {
 fn append_raw<D: Disk>(disk: &mut D, name: &str, data: &[u8]) {
     disk.append(name, data).unwrap();
     disk.sync(name).unwrap();
+}
+
+/// A record frame for `payload`, as the log writes it (length, checksum, kind 1, body).
+fn record_frame(payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_le_bytes();
+    let mut covered = len.to_vec();
+    covered.push(1);
+    covered.extend_from_slice(payload);
+    let mut frame = len.to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    frame.push(1);
+    frame.extend_from_slice(payload);
+    assert_eq!(frame.len(), frame_len(payload));
+    frame
+}
+
+/// A record whose payload holds a valid record frame for `inner` at offset 8, cut
+/// just after that inner frame: what a crash leaves of its append.
+fn torn_record_hiding(inner: &[u8]) -> Vec<u8> {
+    let hidden = record_frame(inner);
+    let mut payload = vec![0xAA; 8];
+    payload.extend_from_slice(&hidden);
+    payload.extend_from_slice(&[0xBB; 64]);
+    let mut torn = record_frame(&payload);
+    torn.truncate(HEADER_LEN + 8 + hidden.len() + 3);
+    torn
 }
 
 /// A log holding `records`, synced; returns the segment name.
@@ -283,6 +311,70 @@ fn both_copies_of_the_last_mark_damaged_are_cut_off() {
     let (_, recovered) = open(&env);
     assert_eq!(payloads(&recovered), bytes(&records));
     assert_eq!(recovered.truncated.map(|t| t.offset), Some(mark as u64));
+}
+
+/// Review finding (lone mark copy): a crash tears the append of a sync mark between
+/// its two copies; `open` cuts the torn second copy. Then a record's append is torn
+/// by a crash too, with a valid record frame inside its payload. Before the fix,
+/// `open` left the lone first copy uncompleted, and the next open took the torn
+/// record's first `SYNC_MARK_LEN` bytes for the missing copy, skipped them and
+/// returned the frame hidden in the payload: a record never appended.
+fn a_mark_torn_between_its_copies_lets_no_phantom_record_in<E: Env>(env: &E) {
+    let segment = write_log(env, &[b"r1"]);
+    let mut disk = env.disk();
+    let len = disk.file_len(&segment).unwrap();
+    // The crash kept the first copy and 5 bytes of the second.
+    disk.truncate(&segment, len - (SYNC_MARK_LEN as u64 - 5))
+        .unwrap();
+    disk.sync(&segment).unwrap();
+    let (wal, recovered) = open(env);
+    assert_eq!(payloads(&recovered), bytes(&[b"r1"]));
+    drop(wal);
+    append_raw(&mut env.disk(), &segment, &torn_record_hiding(b"PHANTOM"));
+    let (_, recovered) = open(env);
+    assert_eq!(payloads(&recovered), bytes(&[b"r1"]), "a phantom record");
+}
+
+/// The same class, at every byte of the mark's append: wherever the crash tore
+/// the mark, the record torn after the reopen is cut off whole (the cut starts
+/// where its append started), the log goes on, and a later reopen sees it all.
+fn a_mark_torn_anywhere_then_a_torn_record_is_cut_off<E: FreshLike>(env: &E) {
+    let records: [&[u8]; 2] = [b"first", b"second"];
+    let records_end =
+        (SEGMENT_HEADER_LEN + records.iter().map(|r| frame_len(r)).sum::<usize>()) as u64;
+    for kept in 0..MARKS_LEN as u64 {
+        let sub = E::fresh_like(env);
+        let segment = write_log(&sub, &records);
+        let mut disk = sub.disk();
+        disk.truncate(&segment, records_end + kept).unwrap();
+        disk.sync(&segment).unwrap();
+        let (wal, recovered) = open(&sub);
+        assert_eq!(payloads(&recovered), bytes(&records), "kept={kept}");
+        drop(wal);
+        let before = disk.file_len(&segment).unwrap();
+        // An ordinary record, torn: its header promises more than is on disk.
+        let mut torn = record_frame(&[7; 40]);
+        torn.truncate(HEADER_LEN + 20);
+        append_raw(&mut disk, &segment, &torn);
+        let (mut wal, recovered) = open(&sub);
+        assert_eq!(payloads(&recovered), bytes(&records), "kept={kept}");
+        let truncated = recovered.truncated.expect("the torn record is cut off");
+        assert_eq!(
+            (truncated.offset, truncated.len),
+            (before, torn.len() as u64),
+            "kept={kept}"
+        );
+        wal.append(b"third").unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, recovered) = open(&sub);
+        assert_eq!(
+            payloads(&recovered),
+            bytes(&[b"first", b"second", b"third"]),
+            "kept={kept}"
+        );
+        assert_eq!(recovered.truncated, None, "kept={kept}");
+    }
 }
 
 /// Finding 5: damage to any synced record, the last one included, is an error

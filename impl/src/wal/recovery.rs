@@ -30,6 +30,10 @@ pub(crate) struct Scan {
     pub file_len: u64,
     /// The first bad frame, if any, and why: a torn tail (no valid sync mark after it).
     pub torn: Option<FrameError>,
+    /// Copies of the last sync mark that the pass ended without (0 unless a crash
+    /// tore a mark's append between its copies): `open` appends them before any
+    /// record, so that every mark on disk has all its copies behind one another.
+    pub copies_missing: usize,
 }
 
 /// A window onto a file, refilled chunk by chunk.
@@ -219,6 +223,10 @@ pub(crate) fn scan<D: Disk>(
                 // append, so after a first copy the next `SYNC_MARK_LEN` bytes were
                 // the next copy, and they are all on disk (a torn append would end
                 // the file before them). Nothing is lost; the first copy stands.
+                // This needs every mark on disk to have all its copies: a lone
+                // first copy left by a torn append is completed by `open` before
+                // anything else is appended (`Scan::copies_missing`), or the
+                // next record's first bytes would be skipped here as a copy.
                 tracing::warn!(
                     segment = name,
                     offset,
@@ -258,6 +266,7 @@ pub(crate) fn scan<D: Disk>(
                         valid_len: offset,
                         file_len,
                         torn: Some(reason),
+                        copies_missing: copies_missing(copies),
                     }),
                 };
             }
@@ -301,5 +310,11 @@ pub(crate) fn scan<D: Disk>(
         valid_len: offset,
         file_len,
         torn: None,
+        copies_missing: copies_missing(copies),
     })
+}
+
+/// How many copies complete the last mark, given the copies seen since the last record.
+fn copies_missing(copies: usize) -> usize {
+    (SYNC_MARK_COPIES - copies % SYNC_MARK_COPIES) % SYNC_MARK_COPIES
 }
