@@ -91,6 +91,7 @@ on_both_disks!(
     a_file_that_is_not_a_segment_is_refused,
     a_mark_torn_between_its_copies_lets_no_phantom_record_in,
     a_mark_torn_anywhere_then_a_torn_record_is_cut_off,
+    a_torn_record_hiding_a_mark_is_not_skipped_as_a_damaged_copy,
 );
 
 fn open<E: Env>(env: &E) -> (Wal<E::D>, Recovered) {
@@ -138,6 +139,20 @@ fn record_frame(payload: &[u8]) -> Vec<u8> {
     frame.push(1);
     frame.extend_from_slice(payload);
     assert_eq!(frame.len(), frame_len(payload));
+    frame
+}
+
+/// A sync mark copy naming `lsn`, as the log writes it (length 8, checksum, kind 4).
+fn mark_copy(lsn: u64) -> Vec<u8> {
+    let len = 8u32.to_le_bytes();
+    let mut covered = len.to_vec();
+    covered.push(4);
+    covered.extend_from_slice(&lsn.to_le_bytes());
+    let mut frame = len.to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    frame.push(4);
+    frame.extend_from_slice(&lsn.to_le_bytes());
+    assert_eq!(frame.len(), SYNC_MARK_LEN);
     frame
 }
 
@@ -333,6 +348,43 @@ fn a_mark_torn_between_its_copies_lets_no_phantom_record_in<E: Env>(env: &E) {
     append_raw(&mut env.disk(), &segment, &torn_record_hiding(b"PHANTOM"));
     let (_, recovered) = open(env);
     assert_eq!(payloads(&recovered), bytes(&[b"r1"]), "a phantom record");
+}
+
+/// The other skip rule, "a damaged first copy right before an intact copy naming
+/// the last record": a torn record whose payload holds, at offset 8, a valid mark
+/// naming the last record and then a record frame. Before the fix, the torn
+/// record's first `SYNC_MARK_LEN` bytes were skipped as a damaged copy, the mark in
+/// its payload taken for the intact copy, and the frame after it returned: a record
+/// never appended. Checked after a synced record (a complete pair before the tear)
+/// and after an unsynced one (no mark before the tear).
+fn a_torn_record_hiding_a_mark_is_not_skipped_as_a_damaged_copy<E: FreshLike>(env: &E) {
+    for synced in [true, false] {
+        let sub = E::fresh_like(env);
+        let (mut wal, _) = open(&sub);
+        wal.append(b"r1").unwrap();
+        if synced {
+            wal.sync().unwrap();
+        }
+        let segment = wal.segment().to_owned();
+        drop(wal); // r1 is on disk, marked or not
+        let hidden = record_frame(b"PHANTOM");
+        let mut payload = vec![0xAA; 8];
+        payload.extend_from_slice(&mark_copy(1));
+        payload.extend_from_slice(&hidden);
+        payload.extend_from_slice(&[0xBB; 64]);
+        let mut torn = record_frame(&payload);
+        torn.truncate(HEADER_LEN + 8 + SYNC_MARK_LEN + hidden.len() + 3);
+        append_raw(&mut sub.disk(), &segment, &torn);
+        // A mark inside a torn record's payload may make the tear look like damage
+        // (a typed error); it must never let the frame after it in.
+        match Wal::open(sub.disk()) {
+            Ok((_, recovered)) => {
+                assert_eq!(payloads(&recovered), bytes(&[b"r1"]), "synced={synced}")
+            }
+            Err(WalError::Corrupt { .. }) => {}
+            Err(e) => panic!("synced={synced}: {e}"),
+        }
+    }
 }
 
 /// The same class, at every byte of the mark's append: wherever the crash tore

@@ -9,7 +9,8 @@
 
 use super::format::{
     decode_frame, decode_header, is_sync_mark, may_be_sync_mark, Frame, Kind, HEADER_LEN,
-    RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SNAPSHOT_LEN_MAX, SYNC_MARK_COPIES, SYNC_MARK_LEN,
+    RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SNAPSHOT_LEN_MAX, SYNC_MARK_BODY_LEN, SYNC_MARK_COPIES,
+    SYNC_MARK_LEN,
 };
 use super::{io_error, Entry, FrameError, Lsn, RecoveryStats, WalError};
 use crate::disk::Disk;
@@ -214,10 +215,13 @@ pub(crate) fn scan<D: Disk>(
     let mut copies = 0usize;
     while offset < file_len {
         let (frame, window) = reader.frame_at(offset)?;
+        let kept_a_mark_header = kept_a_mark_header(window);
         let frame = match frame {
             Ok(frame) => frame,
             Err(_)
-                if copies % SYNC_MARK_COPIES != 0 && offset + SYNC_MARK_LEN as u64 <= file_len =>
+                if kept_a_mark_header
+                    && copies % SYNC_MARK_COPIES != 0
+                    && offset + SYNC_MARK_LEN as u64 <= file_len =>
             {
                 // A damaged later copy of a mark: the copies are written in one
                 // append, so after a first copy the next `SYNC_MARK_LEN` bytes were
@@ -237,11 +241,19 @@ pub(crate) fn scan<D: Disk>(
                 offset += SYNC_MARK_LEN as u64;
                 continue;
             }
-            Err(_) if reader.is_mark_copy_at(offset + SYNC_MARK_LEN as u64, lsn_last)? => {
+            Err(_)
+                if kept_a_mark_header
+                    && reader.is_mark_copy_at(offset + SYNC_MARK_LEN as u64, lsn_last)? =>
+            {
                 // A damaged first copy of a mark: the intact copy right after it
                 // names the last record before the damage, so the damaged bytes
                 // held no record (a record there would make the copy name a later
-                // LSN). Nothing is lost; the copy stands for both.
+                // LSN). Nothing is lost; the copy stands for both. The intact copy
+                // alone proves nothing: a torn record may hold a valid mark at that
+                // place in its payload, and what follows it would be taken for
+                // records. Both rules therefore skip only bytes that kept a mark's
+                // length or kind (`kept_a_mark_header`), which a record's header,
+                // torn or not, never has unless damage changed it.
                 tracing::warn!(
                     segment = name,
                     offset,
@@ -312,6 +324,16 @@ pub(crate) fn scan<D: Disk>(
         torn: None,
         copies_missing: copies_missing(copies),
     })
+}
+
+/// Whether the bad frame in `window` still has a sync mark's length field or its
+/// kind byte: damage to a mark copy that left either intact. A record's header has
+/// neither (a record with an 8-byte body is a whole frame of `SYNC_MARK_LEN` bytes,
+/// so if it is torn the file ends before any copy could follow it); so a crash
+/// that tears a record never makes its bytes pass for a damaged copy.
+fn kept_a_mark_header(window: &[u8]) -> bool {
+    window.get(0..4) == Some(&(SYNC_MARK_BODY_LEN as u32).to_le_bytes()[..])
+        || window.get(8) == Some(&(Kind::SyncMark as u8))
 }
 
 /// How many copies complete the last mark, given the copies seen since the last record.
