@@ -990,6 +990,22 @@ enum Op {
         ops: u64,
         seed: u64,
     },
+    /// Append `payload` and sync, but the machine crashes during the sync: only
+    /// `kept` bytes of the mark's append reach the disk (every byte, and between
+    /// the copies, is a place a crash can tear). Then reopen, and go on from there.
+    TearMark {
+        payload: Vec<u8>,
+        kept: usize,
+    },
+    /// On a copy of the disk: a crash tears the append of one more record, keeping
+    /// `kept` (modulo its length) bytes of its frame; if `hide`, its payload starts
+    /// with 8 bytes, a valid mark naming the last record and a valid record frame.
+    /// Then open the copy.
+    TearRecord {
+        payload: Vec<u8>,
+        kept: usize,
+        hide: bool,
+    },
     /// On a copy of the disk: overwrite `len` bytes of the live segment at a
     /// fraction `at` of its length (durably), then open the copy.
     Rot {
@@ -1008,6 +1024,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reopen),
         1 => (0u64..8, any::<u64>()).prop_map(|(ops, seed)| Op::CompactCrash { ops, seed }),
         2 => (0.0..1.0f64, 1usize..=16, any::<u64>()).prop_map(|(at, len, seed)| Op::Rot { at, len, seed }),
+        2 => (proptest::collection::vec(any::<u8>(), 0..40), 0..MARKS_LEN)
+            .prop_map(|(payload, kept)| Op::TearMark { payload, kept }),
+        2 => (proptest::collection::vec(any::<u8>(), 0..40), any::<usize>(), any::<bool>())
+            .prop_map(|(payload, kept, hide)| Op::TearRecord { payload, kept, hide }),
     ]
 }
 
@@ -1072,6 +1092,54 @@ proptest! {
                     prop_assert_eq!(&payloads(&recovered), &log);
                     durable = log.len();
                     wal = w;
+                }
+                Op::TearMark { payload, kept } => {
+                    wal.append(&payload).unwrap();
+                    log.push(payload);
+                    wal.sync().unwrap();
+                    let segment = wal.segment().to_owned();
+                    drop(wal);
+                    let mut torn = disk.clone();
+                    let len = torn.file_len(&segment).unwrap();
+                    torn.truncate(&segment, len - (MARKS_LEN - kept) as u64).unwrap();
+                    torn.sync(&segment).unwrap();
+                    // The records are all on disk: all come back, and are marked.
+                    let (w, recovered) = Wal::open(disk.clone()).unwrap();
+                    prop_assert_eq!(&payloads(&recovered), &log);
+                    durable = log.len();
+                    wal = w;
+                }
+                Op::TearRecord { payload, kept, hide } => {
+                    let payload = if hide {
+                        let mut hiding = vec![0xAA; 8];
+                        hiding.extend_from_slice(&mark_copy(wal.lsn_last().0));
+                        hiding.extend_from_slice(&record_frame(b"PHANTOM"));
+                        hiding.extend_from_slice(&payload);
+                        hiding
+                    } else {
+                        payload
+                    };
+                    let mut torn = record_frame(&payload);
+                    torn.truncate(kept % torn.len());
+                    let mut copy = disk.fork();
+                    let segment = wal.segment().to_owned();
+                    let before = copy.file_len(&segment).unwrap();
+                    copy.append(&segment, &torn).unwrap();
+                    copy.sync(&segment).unwrap();
+                    match Wal::open(copy) {
+                        Ok((_, recovered)) => {
+                            // Every record written comes back, nothing else, and the
+                            // cut starts exactly where the torn append started.
+                            prop_assert_eq!(&payloads(&recovered), &log);
+                            let cut = recovered.truncated.map(|t| (t.offset, t.len));
+                            let want = (!torn.is_empty()).then_some((before, torn.len() as u64));
+                            prop_assert_eq!(cut, want);
+                        }
+                        // The mark in the payload looks like a synced mark behind a
+                        // bad frame: refused, never skipped into.
+                        Err(WalError::Corrupt { .. }) if hide => {}
+                        Err(e) => prop_assert!(false, "a torn record refused: {e}"),
+                    }
                 }
                 Op::Rot { at, len, seed } => {
                     // Damage is refused with a typed error, or loses nothing synced.
