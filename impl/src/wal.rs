@@ -64,18 +64,20 @@
 //!
 //! Marks are written in [`SYNC_MARK_COPIES`] (two) copies, in one append, so that
 //! short damage cannot hit the last record and every mark behind it. A damaged copy
-//! is skipped (one mark's length) when that is provably all it held: right after a
-//! first copy, with a mark's length of file left (the copies were one append, and a
-//! torn append would have ended the file earlier); or right before an intact copy
-//! naming the last record before the damage (a record in the damaged bytes would
-//! make that copy name a later LSN).
+//! that kept a mark's length or kind byte (a record's header, torn or not, has
+//! neither) is skipped (one mark's length): right after an odd number of copies,
+//! with a mark's length of file left (the copies were one append, and a torn append
+//! would have ended the file earlier); or right before an intact copy naming the
+//! last record before the damage. `open` keeps the copies paired: when a crash tore
+//! a mark's append between its copies, it appends the missing copy before anything
+//! else, or the next record's first bytes would later pass for that copy.
 //!
 //! The snapshot of a compacted segment was synced before its rename: any bad frame
 //! in it is [`WalError::SnapshotDamaged`]. After the pass, `open` appends a sync
 //! mark if the last records are not covered by one (a process crash can leave
-//! records written and never synced), syncs the segment, removes leftovers and
-//! syncs the directory: every record it returns is durable and marked, so a driver
-//! may act on all of them.
+//! records written and never synced), or the missing copy of a torn mark, syncs
+//! the segment, removes leftovers and syncs the directory: every record it returns
+//! is durable and marked, so a driver may act on all of them.
 //!
 //! What the rule can and cannot tell apart:
 //!
@@ -84,8 +86,9 @@
 //!   covers a record *and* every later mark (contiguous damage of at least 19 bytes
 //!   running to the end of the file through both copies of the last mark) looks
 //!   exactly like a torn write and is cut off: that record is lost silently.
-//! - Damage to one copy of a mark is skipped; damage to both copies of the last
-//!   mark is cut off as a torn tail. No record is lost either way.
+//! - Damage to one copy of a mark is skipped if the copy kept its length or kind;
+//!   damage to both copies of the last mark is cut off as a torn tail. No record is
+//!   lost either way.
 //! - Damage to records that no sync covered is cut off with everything after it,
 //!   even if valid unsynced records follow: they were never acknowledged.
 //! - The rule assumes that a crash keeps a *prefix* of the unsynced writes (see
@@ -96,7 +99,8 @@
 //! - A torn record whose surviving bytes contain a valid sync mark frame (17
 //!   specific bytes with a matching crc32c) is reported as `Corrupt`. For random
 //!   bytes the chance is about 2⁻⁷² per offset; a payload could embed one on
-//!   purpose, which makes a torn write of it a refusal to open (not a loss).
+//!   purpose, which makes a torn write of it a refusal to open (not a loss, and
+//!   never a record taken from its payload).
 //!
 //! Recovery is linear: each frame is checksummed once, and the search for a mark
 //! after a bad frame does constant work per offset. Memory is one frame plus one
@@ -579,11 +583,21 @@ impl<D: Disk> Wal<D> {
             None => None,
         };
         let mut len_bytes = scan.valid_len;
-        if scan.lsn_marked < scan.lsn_last {
+        let copies_missing = if scan.lsn_marked < scan.lsn_last {
             // Written but never covered by a sync mark (a process crash): mark them,
             // so that damage to them after this sync is an error, not a torn tail.
+            SYNC_MARK_COPIES
+        } else {
+            // A crash tore the last mark's append between its copies: complete the
+            // mark, or recovery would later take the next record's first bytes for
+            // the missing copy and skip them.
+            scan.copies_missing
+        };
+        if copies_missing > 0 {
             frame.clear();
             encode_sync_mark(scan.lsn_last, &mut frame);
+            // The copies are identical: the last `copies_missing` are the same bytes.
+            frame.truncate(copies_missing * SYNC_MARK_LEN);
             disk.append(&segment, &frame)
                 .map_err(io_error("append", &segment))?;
             len_bytes += frame.len() as u64;

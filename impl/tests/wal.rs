@@ -89,6 +89,9 @@ on_both_disks!(
     typed_records_round_trip,
     snapshot_larger_than_a_record_is_split_and_reassembled,
     a_file_that_is_not_a_segment_is_refused,
+    a_mark_torn_between_its_copies_lets_no_phantom_record_in,
+    a_mark_torn_anywhere_then_a_torn_record_is_cut_off,
+    a_torn_record_hiding_a_mark_is_not_skipped_as_a_damaged_copy,
 );
 
 fn open<E: Env>(env: &E) -> (Wal<E::D>, Recovered) {
@@ -123,6 +126,46 @@ fn flip<D: Disk>(disk: &mut D, name: &str, offset: usize) {
 fn append_raw<D: Disk>(disk: &mut D, name: &str, data: &[u8]) {
     disk.append(name, data).unwrap();
     disk.sync(name).unwrap();
+}
+
+/// A record frame for `payload`, as the log writes it (length, checksum, kind 1, body).
+fn record_frame(payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_le_bytes();
+    let mut covered = len.to_vec();
+    covered.push(1);
+    covered.extend_from_slice(payload);
+    let mut frame = len.to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    frame.push(1);
+    frame.extend_from_slice(payload);
+    assert_eq!(frame.len(), frame_len(payload));
+    frame
+}
+
+/// A sync mark copy naming `lsn`, as the log writes it (length 8, checksum, kind 4).
+fn mark_copy(lsn: u64) -> Vec<u8> {
+    let len = 8u32.to_le_bytes();
+    let mut covered = len.to_vec();
+    covered.push(4);
+    covered.extend_from_slice(&lsn.to_le_bytes());
+    let mut frame = len.to_vec();
+    frame.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    frame.push(4);
+    frame.extend_from_slice(&lsn.to_le_bytes());
+    assert_eq!(frame.len(), SYNC_MARK_LEN);
+    frame
+}
+
+/// A record whose payload holds a valid record frame for `inner` at offset 8, cut
+/// just after that inner frame: what a crash leaves of its append.
+fn torn_record_hiding(inner: &[u8]) -> Vec<u8> {
+    let hidden = record_frame(inner);
+    let mut payload = vec![0xAA; 8];
+    payload.extend_from_slice(&hidden);
+    payload.extend_from_slice(&[0xBB; 64]);
+    let mut torn = record_frame(&payload);
+    torn.truncate(HEADER_LEN + 8 + hidden.len() + 3);
+    torn
 }
 
 /// A log holding `records`, synced; returns the segment name.
@@ -283,6 +326,107 @@ fn both_copies_of_the_last_mark_damaged_are_cut_off() {
     let (_, recovered) = open(&env);
     assert_eq!(payloads(&recovered), bytes(&records));
     assert_eq!(recovered.truncated.map(|t| t.offset), Some(mark as u64));
+}
+
+/// Review finding (lone mark copy): a crash tears the append of a sync mark between
+/// its two copies; `open` cuts the torn second copy. Then a record's append is torn
+/// by a crash too, with a valid record frame inside its payload. Before the fix,
+/// `open` left the lone first copy uncompleted, and the next open took the torn
+/// record's first `SYNC_MARK_LEN` bytes for the missing copy, skipped them and
+/// returned the frame hidden in the payload: a record never appended.
+fn a_mark_torn_between_its_copies_lets_no_phantom_record_in<E: Env>(env: &E) {
+    let segment = write_log(env, &[b"r1"]);
+    let mut disk = env.disk();
+    let len = disk.file_len(&segment).unwrap();
+    // The crash kept the first copy and 5 bytes of the second.
+    disk.truncate(&segment, len - (SYNC_MARK_LEN as u64 - 5))
+        .unwrap();
+    disk.sync(&segment).unwrap();
+    let (wal, recovered) = open(env);
+    assert_eq!(payloads(&recovered), bytes(&[b"r1"]));
+    drop(wal);
+    append_raw(&mut env.disk(), &segment, &torn_record_hiding(b"PHANTOM"));
+    let (_, recovered) = open(env);
+    assert_eq!(payloads(&recovered), bytes(&[b"r1"]), "a phantom record");
+}
+
+/// The other skip rule, "a damaged first copy right before an intact copy naming
+/// the last record": a torn record whose payload holds, at offset 8, a valid mark
+/// naming the last record and then a record frame. Before the fix, the torn
+/// record's first `SYNC_MARK_LEN` bytes were skipped as a damaged copy, the mark in
+/// its payload taken for the intact copy, and the frame after it returned: a record
+/// never appended. Checked after a synced record (a complete pair before the tear)
+/// and after an unsynced one (no mark before the tear).
+fn a_torn_record_hiding_a_mark_is_not_skipped_as_a_damaged_copy<E: FreshLike>(env: &E) {
+    for synced in [true, false] {
+        let sub = E::fresh_like(env);
+        let (mut wal, _) = open(&sub);
+        wal.append(b"r1").unwrap();
+        if synced {
+            wal.sync().unwrap();
+        }
+        let segment = wal.segment().to_owned();
+        drop(wal); // r1 is on disk, marked or not
+        let hidden = record_frame(b"PHANTOM");
+        let mut payload = vec![0xAA; 8];
+        payload.extend_from_slice(&mark_copy(1));
+        payload.extend_from_slice(&hidden);
+        payload.extend_from_slice(&[0xBB; 64]);
+        let mut torn = record_frame(&payload);
+        torn.truncate(HEADER_LEN + 8 + SYNC_MARK_LEN + hidden.len() + 3);
+        append_raw(&mut sub.disk(), &segment, &torn);
+        // A mark inside a torn record's payload may make the tear look like damage
+        // (a typed error); it must never let the frame after it in.
+        match Wal::open(sub.disk()) {
+            Ok((_, recovered)) => {
+                assert_eq!(payloads(&recovered), bytes(&[b"r1"]), "synced={synced}")
+            }
+            Err(WalError::Corrupt { .. }) => {}
+            Err(e) => panic!("synced={synced}: {e}"),
+        }
+    }
+}
+
+/// The same class, at every byte of the mark's append: wherever the crash tore
+/// the mark, the record torn after the reopen is cut off whole (the cut starts
+/// where its append started), the log goes on, and a later reopen sees it all.
+fn a_mark_torn_anywhere_then_a_torn_record_is_cut_off<E: FreshLike>(env: &E) {
+    let records: [&[u8]; 2] = [b"first", b"second"];
+    let records_end =
+        (SEGMENT_HEADER_LEN + records.iter().map(|r| frame_len(r)).sum::<usize>()) as u64;
+    for kept in 0..MARKS_LEN as u64 {
+        let sub = E::fresh_like(env);
+        let segment = write_log(&sub, &records);
+        let mut disk = sub.disk();
+        disk.truncate(&segment, records_end + kept).unwrap();
+        disk.sync(&segment).unwrap();
+        let (wal, recovered) = open(&sub);
+        assert_eq!(payloads(&recovered), bytes(&records), "kept={kept}");
+        drop(wal);
+        let before = disk.file_len(&segment).unwrap();
+        // An ordinary record, torn: its header promises more than is on disk.
+        let mut torn = record_frame(&[7; 40]);
+        torn.truncate(HEADER_LEN + 20);
+        append_raw(&mut disk, &segment, &torn);
+        let (mut wal, recovered) = open(&sub);
+        assert_eq!(payloads(&recovered), bytes(&records), "kept={kept}");
+        let truncated = recovered.truncated.expect("the torn record is cut off");
+        assert_eq!(
+            (truncated.offset, truncated.len),
+            (before, torn.len() as u64),
+            "kept={kept}"
+        );
+        wal.append(b"third").unwrap();
+        wal.sync().unwrap();
+        drop(wal);
+        let (_, recovered) = open(&sub);
+        assert_eq!(
+            payloads(&recovered),
+            bytes(&[b"first", b"second", b"third"]),
+            "kept={kept}"
+        );
+        assert_eq!(recovered.truncated, None, "kept={kept}");
+    }
 }
 
 /// Finding 5: damage to any synced record, the last one included, is an error
@@ -846,6 +990,22 @@ enum Op {
         ops: u64,
         seed: u64,
     },
+    /// Append `payload` and sync, but the machine crashes during the sync: only
+    /// `kept` bytes of the mark's append reach the disk (every byte, and between
+    /// the copies, is a place a crash can tear). Then reopen, and go on from there.
+    TearMark {
+        payload: Vec<u8>,
+        kept: usize,
+    },
+    /// On a copy of the disk: a crash tears the append of one more record, keeping
+    /// `kept` (modulo its length) bytes of its frame; if `hide`, its payload starts
+    /// with 8 bytes, a valid mark naming the last record and a valid record frame.
+    /// Then open the copy.
+    TearRecord {
+        payload: Vec<u8>,
+        kept: usize,
+        hide: bool,
+    },
     /// On a copy of the disk: overwrite `len` bytes of the live segment at a
     /// fraction `at` of its length (durably), then open the copy.
     Rot {
@@ -864,6 +1024,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reopen),
         1 => (0u64..8, any::<u64>()).prop_map(|(ops, seed)| Op::CompactCrash { ops, seed }),
         2 => (0.0..1.0f64, 1usize..=16, any::<u64>()).prop_map(|(at, len, seed)| Op::Rot { at, len, seed }),
+        2 => (proptest::collection::vec(any::<u8>(), 0..40), 0..MARKS_LEN)
+            .prop_map(|(payload, kept)| Op::TearMark { payload, kept }),
+        2 => (proptest::collection::vec(any::<u8>(), 0..40), any::<usize>(), any::<bool>())
+            .prop_map(|(payload, kept, hide)| Op::TearRecord { payload, kept, hide }),
     ]
 }
 
@@ -928,6 +1092,54 @@ proptest! {
                     prop_assert_eq!(&payloads(&recovered), &log);
                     durable = log.len();
                     wal = w;
+                }
+                Op::TearMark { payload, kept } => {
+                    wal.append(&payload).unwrap();
+                    log.push(payload);
+                    wal.sync().unwrap();
+                    let segment = wal.segment().to_owned();
+                    drop(wal);
+                    let mut torn = disk.clone();
+                    let len = torn.file_len(&segment).unwrap();
+                    torn.truncate(&segment, len - (MARKS_LEN - kept) as u64).unwrap();
+                    torn.sync(&segment).unwrap();
+                    // The records are all on disk: all come back, and are marked.
+                    let (w, recovered) = Wal::open(disk.clone()).unwrap();
+                    prop_assert_eq!(&payloads(&recovered), &log);
+                    durable = log.len();
+                    wal = w;
+                }
+                Op::TearRecord { payload, kept, hide } => {
+                    let payload = if hide {
+                        let mut hiding = vec![0xAA; 8];
+                        hiding.extend_from_slice(&mark_copy(wal.lsn_last().0));
+                        hiding.extend_from_slice(&record_frame(b"PHANTOM"));
+                        hiding.extend_from_slice(&payload);
+                        hiding
+                    } else {
+                        payload
+                    };
+                    let mut torn = record_frame(&payload);
+                    torn.truncate(kept % torn.len());
+                    let mut copy = disk.fork();
+                    let segment = wal.segment().to_owned();
+                    let before = copy.file_len(&segment).unwrap();
+                    copy.append(&segment, &torn).unwrap();
+                    copy.sync(&segment).unwrap();
+                    match Wal::open(copy) {
+                        Ok((_, recovered)) => {
+                            // Every record written comes back, nothing else, and the
+                            // cut starts exactly where the torn append started.
+                            prop_assert_eq!(&payloads(&recovered), &log);
+                            let cut = recovered.truncated.map(|t| (t.offset, t.len));
+                            let want = (!torn.is_empty()).then_some((before, torn.len() as u64));
+                            prop_assert_eq!(cut, want);
+                        }
+                        // The mark in the payload looks like a synced mark behind a
+                        // bad frame: refused, never skipped into.
+                        Err(WalError::Corrupt { .. }) if hide => {}
+                        Err(e) => prop_assert!(false, "a torn record refused: {e}"),
+                    }
                 }
                 Op::Rot { at, len, seed } => {
                     // Damage is refused with a typed error, or loses nothing synced.

@@ -9,7 +9,8 @@
 
 use super::format::{
     decode_frame, decode_header, is_sync_mark, may_be_sync_mark, Frame, Kind, HEADER_LEN,
-    RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SNAPSHOT_LEN_MAX, SYNC_MARK_COPIES, SYNC_MARK_LEN,
+    RECORD_LEN_MAX, SEGMENT_HEADER_LEN, SNAPSHOT_LEN_MAX, SYNC_MARK_BODY_LEN, SYNC_MARK_COPIES,
+    SYNC_MARK_LEN,
 };
 use super::{io_error, Entry, FrameError, Lsn, RecoveryStats, WalError};
 use crate::disk::Disk;
@@ -30,6 +31,10 @@ pub(crate) struct Scan {
     pub file_len: u64,
     /// The first bad frame, if any, and why: a torn tail (no valid sync mark after it).
     pub torn: Option<FrameError>,
+    /// Copies of the last sync mark that the pass ended without (0 unless a crash
+    /// tore a mark's append between its copies): `open` appends them before any
+    /// record, so that every mark on disk has all its copies behind one another.
+    pub copies_missing: usize,
 }
 
 /// A window onto a file, refilled chunk by chunk.
@@ -210,15 +215,22 @@ pub(crate) fn scan<D: Disk>(
     let mut copies = 0usize;
     while offset < file_len {
         let (frame, window) = reader.frame_at(offset)?;
+        let kept_a_mark_header = kept_a_mark_header(window);
         let frame = match frame {
             Ok(frame) => frame,
             Err(_)
-                if copies % SYNC_MARK_COPIES != 0 && offset + SYNC_MARK_LEN as u64 <= file_len =>
+                if kept_a_mark_header
+                    && copies % SYNC_MARK_COPIES != 0
+                    && offset + SYNC_MARK_LEN as u64 <= file_len =>
             {
                 // A damaged later copy of a mark: the copies are written in one
                 // append, so after a first copy the next `SYNC_MARK_LEN` bytes were
                 // the next copy, and they are all on disk (a torn append would end
                 // the file before them). Nothing is lost; the first copy stands.
+                // This needs every mark on disk to have all its copies: a lone
+                // first copy left by a torn append is completed by `open` before
+                // anything else is appended (`Scan::copies_missing`), or the
+                // next record's first bytes would be skipped here as a copy.
                 tracing::warn!(
                     segment = name,
                     offset,
@@ -229,11 +241,19 @@ pub(crate) fn scan<D: Disk>(
                 offset += SYNC_MARK_LEN as u64;
                 continue;
             }
-            Err(_) if reader.is_mark_copy_at(offset + SYNC_MARK_LEN as u64, lsn_last)? => {
+            Err(_)
+                if kept_a_mark_header
+                    && reader.is_mark_copy_at(offset + SYNC_MARK_LEN as u64, lsn_last)? =>
+            {
                 // A damaged first copy of a mark: the intact copy right after it
                 // names the last record before the damage, so the damaged bytes
                 // held no record (a record there would make the copy name a later
-                // LSN). Nothing is lost; the copy stands for both.
+                // LSN). Nothing is lost; the copy stands for both. The intact copy
+                // alone proves nothing: a torn record may hold a valid mark at that
+                // place in its payload, and what follows it would be taken for
+                // records. Both rules therefore skip only bytes that kept a mark's
+                // length or kind (`kept_a_mark_header`), which a record's header,
+                // torn or not, never has unless damage changed it.
                 tracing::warn!(
                     segment = name,
                     offset,
@@ -258,6 +278,7 @@ pub(crate) fn scan<D: Disk>(
                         valid_len: offset,
                         file_len,
                         torn: Some(reason),
+                        copies_missing: copies_missing(copies),
                     }),
                 };
             }
@@ -301,5 +322,21 @@ pub(crate) fn scan<D: Disk>(
         valid_len: offset,
         file_len,
         torn: None,
+        copies_missing: copies_missing(copies),
     })
+}
+
+/// Whether the bad frame in `window` still has a sync mark's length field or its
+/// kind byte: damage to a mark copy that left either intact. A record's header has
+/// neither (a record with an 8-byte body is a whole frame of `SYNC_MARK_LEN` bytes,
+/// so if it is torn the file ends before any copy could follow it); so a crash
+/// that tears a record never makes its bytes pass for a damaged copy.
+fn kept_a_mark_header(window: &[u8]) -> bool {
+    window.get(0..4) == Some(&(SYNC_MARK_BODY_LEN as u32).to_le_bytes()[..])
+        || window.get(8) == Some(&(Kind::SyncMark as u8))
+}
+
+/// How many copies complete the last mark, given the copies seen since the last record.
+fn copies_missing(copies: usize) -> usize {
+    (SYNC_MARK_COPIES - copies % SYNC_MARK_COPIES) % SYNC_MARK_COPIES
 }
