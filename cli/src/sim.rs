@@ -215,7 +215,9 @@ pub fn simulate<S: SimScenario>(
         crashes: common.crashes,
         disk_losses: common.disk_losses,
     };
-    faults.validate().map_err(|e| UsageError(e.to_string()))?;
+    faults
+        .validate_for::<S>()
+        .map_err(|e| UsageError(e.to_string()))?;
     let seed = common.seed.unwrap_or_else(random_seed);
     let options = Options::new(seed, faults);
     let started = Instant::now();

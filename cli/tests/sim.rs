@@ -166,6 +166,7 @@ fn two_phase_commit_bad_input_is_one_line_and_exit_status_2() {
         &["sim", "two-phase-commit", "--reorder", "2"][..],
         &["sim", "ack-retry", "--transactions", "10"][..],
         &["sim", "ack-retry", "--participants", "3"][..],
+        &["sim", "two-phase-commit", "--disk-losses", "3"][..],
     ] {
         let out = eo(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -247,4 +248,33 @@ fn the_summary_names_every_figure() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["applications"], 151);
     assert_eq!(v["messages"], 150);
+}
+
+/// Review finding: `--disk-losses 3` on two-phase-commit, where no node may lose
+/// its disk, was accepted, ignored, and still printed as `disk_losses=3`. It is
+/// refused naming the flag; 0 is accepted, and a run without the flag reports the
+/// 0 disk losses it actually used (not a drawn count it ignored).
+#[test]
+fn two_phase_commit_refuses_disk_losses_it_cannot_inject() {
+    let out = eo(&["sim", "two-phase-commit", "--disk-losses", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--disk-losses must be 0"), "{err}");
+    for args in [
+        &[
+            "sim",
+            "two-phase-commit",
+            "--seed",
+            "1",
+            "--disk-losses",
+            "0",
+        ][..],
+        &["sim", "two-phase-commit", "--seed", "2"][..], // drew 1 disk loss, ignored it
+    ] {
+        let out = eo(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let first = stdout.lines().next().unwrap_or_default();
+        assert!(first.contains(" disk_losses=0 "), "{args:?}: {first}");
+    }
 }

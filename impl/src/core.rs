@@ -12,8 +12,8 @@
 //!      proof of the position now durable;
 //!    - `release.open(proof)` yields the messages to send and the events to hand to
 //!      the application, or refuses with a typed
-//!      [`NotYetDurable`](crate::release::NotYetDurable) if the proof does not
-//!      reach the release's position;
+//!      [`Refused`](crate::release::Refused) if the proof does not
+//!      reach the release's position or comes from another life of the log;
 //! 3. arm a timer for `poll_timeout()`.
 //!
 //! ## The ordering contract, enforced by types

@@ -15,8 +15,9 @@
 //!    position. Only a log makes one ([`Wal::sync_proof`], [`Wal::durable_proof`],
 //!    [`MemLog::sync`]); its field is private.
 //! 3. [`Release::open`] takes the proof and gives back the messages and events only
-//!    if the proof covers [`Release::needs`]; otherwise it returns
-//!    [`NotYetDurable`] with the release intact (a typed error, never a silent send).
+//!    if the proof comes from the same life of the same log and covers
+//!    [`Release::needs`]; otherwise it returns [`Refused`] with the release intact
+//!    (a typed error, never a silent send).
 //!
 //! A `Ready`'s messages cannot be read without a `Release` (the fields are private),
 //! and a `Release` cannot be made without appending the records, so sending before
@@ -30,8 +31,13 @@
 //! `Release` until a proof covers it: proofs are positions, so one sync opens every
 //! release at or below it, in any order.
 //!
-//! Proofs carry no identity of the log that made them: a driver with several logs
-//! pairs each core with its own. After a crash the driver drops the core and every
+//! Every life of a log has its own [`LogId`]: a [`Wal`] gets a fresh one each time
+//! it is opened (after a crash, or on a disk that was lost and starts again at
+//! `Lsn(0)`), a [`MemLog`] when it is made and when it is wiped. A release and a
+//! proof each carry the identity of the log life that made them, and
+//! [`Release::open`] refuses a proof from another log or another life
+//! ([`Refusal::OtherLog`]): positions of two lives are not comparable, since a lost
+//! disk counts again from zero. After a crash the driver drops the core and every
 //! release it had not opened; the recovered core re-sends what it must.
 //!
 //! ```compile_fail
@@ -49,7 +55,7 @@
 //! // Nor does forging a durability proof instead of syncing the log.
 //! use eo_impl::release::Durable;
 //! use eo_impl::wal::Lsn;
-//! let forged = Durable { lsn: Lsn(u64::MAX) }; // error[E0451]: field `lsn` is private
+//! let forged = Durable { lsn: Lsn(u64::MAX) }; // error[E0451]: fields are private
 //! ```
 //!
 //! The order that compiles, and the refusal of a stale proof:
@@ -58,7 +64,8 @@
 //! use eo_impl::ack_retry::{Msg, Sender};
 //! use eo_impl::bank::Transfer;
 //! use eo_impl::disk::SimDisk;
-//! use eo_impl::wal::Wal;
+//! use eo_impl::release::Refusal;
+//! use eo_impl::wal::{Lsn, Wal};
 //! use eo_impl::{Core, Time};
 //!
 //! let (mut wal, _) = Wal::open(SimDisk::new()).unwrap();
@@ -70,7 +77,8 @@
 //! sender.submit(Time::ZERO, Transfer { from: 1, to: 2, amount: 5 }).unwrap();
 //! let release = sender.poll_ready().persist(&mut wal).unwrap(); // append
 //! let refused = release.open(stale).unwrap_err(); // not durable yet: refused
-//! assert_eq!(refused.needs, wal.lsn_last());
+//! let needs = wal.lsn_last();
+//! assert_eq!(refused.reason, Refusal::NotYetDurable { needs, durable: Lsn(1) });
 //! let proof = wal.sync_proof().unwrap(); // sync
 //! let released = refused.release.open(proof).unwrap(); // now the data may leave
 //! assert_eq!(released.messages.len(), 1);
@@ -81,6 +89,32 @@ use crate::disk::Disk;
 use crate::wal::{Lsn, Wal, WalError};
 use serde::Serialize;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The identity of one life of one log: a [`Wal`] gets a fresh one at each open, a
+/// [`MemLog`] at creation and at each wipe. Only compared for equality; its value
+/// says nothing else (it comes from a process-wide counter, so two logs of one
+/// process never share one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogId(u64);
+
+/// The next unused [`LogId`] of this process.
+static NEXT_LOG_ID: AtomicU64 = AtomicU64::new(1);
+
+impl LogId {
+    /// An identity no other log life of this process has had.
+    pub(crate) fn fresh() -> LogId {
+        // Relaxed is enough: only uniqueness matters, and fetch_add gives it. At one
+        // id per nanosecond the counter lasts 584 years; it never wraps in practice.
+        LogId(NEXT_LOG_ID.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "log#{}", self.0)
+    }
+}
 
 /// What a core asks its driver to do: persist the records, then release the
 /// messages and events. The fields are private: [`Ready::persist`] is the only way
@@ -163,6 +197,7 @@ impl<R, M, E> Ready<R, M, E> {
             log.append(record)?;
         }
         Ok(Release {
+            log: log.id(),
             needs: log.last(),
             messages: self.messages,
             events: self.events,
@@ -175,6 +210,8 @@ impl<R, M, E> Ready<R, M, E> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "a Release holds messages and events to send once the log is durable"]
 pub struct Release<M, E> {
+    /// The log life the records were appended to.
+    log: LogId,
     needs: Lsn,
     messages: Vec<Envelope<M>>,
     events: Vec<E>,
@@ -188,15 +225,36 @@ pub struct Released<M, E> {
     pub events: Vec<E>,
 }
 
-/// A [`Release`] was offered a proof that does not reach its position: nothing is
-/// released, and the release comes back to wait for a later proof.
+/// Why a [`Release`] refused a proof.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The proof does not reach the position the release depends on.
+    #[error("release needs the log durable up to {needs}, the proof reaches only {durable}")]
+    NotYetDurable {
+        /// The position the release depends on.
+        needs: Lsn,
+        /// The position the proof covers.
+        durable: Lsn,
+    },
+    /// The proof comes from another log, or from another life of the same log (one
+    /// opened again after a crash, or started again on a lost disk): its position
+    /// says nothing about the records of this release.
+    #[error("release was persisted to {release_log}, the proof comes from {proof_log}")]
+    OtherLog {
+        /// The log life the release's records were appended to.
+        release_log: LogId,
+        /// The log life that made the proof.
+        proof_log: LogId,
+    },
+}
+
+/// A [`Release`] was offered a proof that does not open it: nothing is released,
+/// and the release comes back to wait for a proper proof.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("release needs the log durable up to {needs}, the proof reaches only {durable}")]
-pub struct NotYetDurable<M: fmt::Debug, E: fmt::Debug> {
-    /// The position the release depends on.
-    pub needs: Lsn,
-    /// The position the proof covers.
-    pub durable: Lsn,
+#[error("{reason}")]
+pub struct Refused<M: fmt::Debug, E: fmt::Debug> {
+    /// Why the proof was refused.
+    pub reason: Refusal,
     /// The release, unopened.
     pub release: Release<M, E>,
 }
@@ -207,19 +265,34 @@ impl<M: fmt::Debug, E: fmt::Debug> Release<M, E> {
         self.needs
     }
 
-    /// Step three: the messages and events, if `proof` covers [`Release::needs`].
+    /// The log life the release's records were appended to.
+    pub fn log(&self) -> LogId {
+        self.log
+    }
+
+    /// Step three: the messages and events, if `proof` comes from the log life the
+    /// records were appended to and covers [`Release::needs`].
     #[allow(clippy::result_large_err)] // the release comes back whole, by design
-    pub fn open(self, proof: Durable) -> Result<Released<M, E>, NotYetDurable<M, E>> {
-        if proof.lsn < self.needs {
-            return Err(NotYetDurable {
+    pub fn open(self, proof: Durable) -> Result<Released<M, E>, Refused<M, E>> {
+        let reason = if proof.log != self.log {
+            Refusal::OtherLog {
+                release_log: self.log,
+                proof_log: proof.log,
+            }
+        } else if proof.lsn < self.needs {
+            Refusal::NotYetDurable {
                 needs: self.needs,
                 durable: proof.lsn,
-                release: self,
+            }
+        } else {
+            return Ok(Released {
+                messages: self.messages,
+                events: self.events,
             });
-        }
-        Ok(Released {
-            messages: self.messages,
-            events: self.events,
+        };
+        Err(Refused {
+            reason,
+            release: self,
         })
     }
 
@@ -236,12 +309,19 @@ impl<M: fmt::Debug, E: fmt::Debug> Release<M, E> {
 
 /// A proof, made only by a log, that the log is durable up to a position. See the
 /// [module docs](self).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Durable {
+    /// The log life that made the proof.
+    log: LogId,
     lsn: Lsn,
 }
 
 impl Durable {
+    /// The log life that made the proof.
+    pub fn log(&self) -> LogId {
+        self.log
+    }
+
     /// Every record at or below this position is durable.
     pub fn lsn(&self) -> Lsn {
         self.lsn
@@ -261,6 +341,8 @@ pub trait Log<R>: sealed::Sealed {
     fn append(&mut self, record: &R) -> Result<Lsn, Self::Error>;
     /// The position of the last record appended (or of the snapshot).
     fn last(&self) -> Lsn;
+    /// The identity of this life of the log.
+    fn id(&self) -> LogId;
 }
 
 impl<D: Disk> sealed::Sealed for Wal<D> {}
@@ -273,13 +355,26 @@ impl<D: Disk, R: Serialize> Log<R> for Wal<D> {
     fn last(&self) -> Lsn {
         self.lsn_last()
     }
+    fn id(&self) -> LogId {
+        self.log_id()
+    }
 }
 
 /// Proofs from the write-ahead log.
 impl<D: Disk> Wal<D> {
+    /// The identity of this life of the log, fresh at each open: releases and
+    /// proofs carry it.
+    pub fn log_id(&self) -> LogId {
+        self.log_id
+    }
+
     /// Step two: [`Wal::sync`], and the proof of the durable position it reached.
     pub fn sync_proof(&mut self) -> Result<Durable, WalError> {
-        Ok(Durable { lsn: self.sync()? })
+        let lsn = self.sync()?;
+        Ok(Durable {
+            log: self.log_id(),
+            lsn,
+        })
     }
 
     /// The proof of what is durable already, without I/O: opens every release at
@@ -287,6 +382,7 @@ impl<D: Disk> Wal<D> {
     /// `GroupCommit::with_wal` after its `append_and_wait` returned).
     pub fn durable_proof(&self) -> Durable {
         Durable {
+            log: self.log_id(),
             lsn: self.lsn_durable(),
         }
     }
@@ -295,9 +391,12 @@ impl<D: Disk> Wal<D> {
 /// An in-memory log for unit tests that drive cores by hand: records are durable
 /// once [`MemLog::sync`] returns, and [`MemLog::crash`] loses what was appended
 /// after the last sync, as a disk would. Positions only grow, across compactions
-/// too, like the write-ahead log's.
+/// too, like the write-ahead log's; [`MemLog::wipe`] starts a new life at `Lsn(0)`,
+/// as a write-ahead log opened on a lost disk does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemLog<R> {
+    /// This life of the log (a clone shares it: it is the same log's state).
+    id: LogId,
     records: Vec<R>,
     /// Position of the record before `records[0]` (compacted away).
     offset: u64,
@@ -308,6 +407,7 @@ pub struct MemLog<R> {
 impl<R> Default for MemLog<R> {
     fn default() -> Self {
         MemLog {
+            id: LogId::fresh(),
             records: Vec::new(),
             offset: 0,
             durable: 0,
@@ -326,6 +426,9 @@ impl<R: Clone> Log<R> for MemLog<R> {
     fn last(&self) -> Lsn {
         Lsn(self.offset + self.records.len() as u64)
     }
+    fn id(&self) -> LogId {
+        self.id
+    }
 }
 
 impl<R: Clone> MemLog<R> {
@@ -337,6 +440,7 @@ impl<R: Clone> MemLog<R> {
     pub fn sync(&mut self) -> Durable {
         self.durable = self.last().0;
         Durable {
+            log: self.id,
             lsn: Lsn(self.durable),
         }
     }
@@ -360,11 +464,11 @@ impl<R: Clone> MemLog<R> {
         self.durable = self.last().0;
     }
 
-    /// Loses everything: the disk is gone. Positions still only grow.
+    /// Loses everything: the disk is gone. The log starts a new life at `Lsn(0)`
+    /// with a new [`LogId`], as a write-ahead log opened on a lost disk does, so no
+    /// proof of the old life opens a release of the new one.
     pub fn wipe(&mut self) {
-        self.offset = self.last().0;
-        self.records.clear();
-        self.durable = self.offset;
+        *self = MemLog::default();
     }
 }
 
@@ -400,7 +504,7 @@ impl<R: Clone, M: fmt::Debug, E: fmt::Debug> Ready<R, M, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ack_retry::{Msg, Receiver, ReceiverRecord, Sender};
+    use crate::ack_retry::{Msg, Receiver, ReceiverEvent, ReceiverRecord, Sender};
     use crate::bank::Transfer;
     use crate::core::{Core, Time};
     use crate::disk::SimDisk;
@@ -444,7 +548,11 @@ mod tests {
         let release = receiver.poll_ready().persist(&mut wal).unwrap();
         assert_eq!(release.needs(), Lsn(1));
         let refused = release.open(before).unwrap_err();
-        assert_eq!((refused.needs, refused.durable), (Lsn(1), Lsn(0)));
+        let reason = Refusal::NotYetDurable {
+            needs: Lsn(1),
+            durable: Lsn(0),
+        };
+        assert_eq!(refused.reason, reason);
         let proof = wal.sync_proof().unwrap();
         let released = refused.release.open(proof).unwrap();
         assert_eq!(released.messages.len(), 1, "the ack leaves after the sync");
@@ -476,9 +584,9 @@ mod tests {
     }
 
     /// The in-memory log loses what was not synced, and its positions only grow
-    /// across compaction and wipe, so an old proof never covers a new record.
+    /// across compaction; a wipe starts a new life at `Lsn(0)`, as the WAL does.
     #[test]
-    fn mem_log_positions_only_grow_and_unsynced_records_are_lost() {
+    fn mem_log_positions_grow_until_a_wipe_starts_a_new_life() {
         let mut log: MemLog<u8> = MemLog::new();
         let Ok(_) = log.append(&1);
         let first = log.sync();
@@ -487,10 +595,111 @@ mod tests {
         assert_eq!(log.records(), [1]);
         log.compact(9);
         assert_eq!(log.last(), Lsn(2));
+        let life = log.id();
         log.wipe();
+        assert_eq!((log.last(), log.records().len()), (Lsn(0), 0));
+        assert_ne!(log.id(), life, "a wipe starts a new life");
         let Ok(lsn) = log.append(&3);
-        assert_eq!(lsn, Lsn(3));
-        assert!(first.lsn() < lsn);
+        assert_eq!(lsn, Lsn(1));
+        assert!(first.lsn() >= lsn, "an old position covers a new record");
+        assert_eq!(first.log(), life);
+    }
+
+    /// A receiver that applied seq 1 and released its ack, on `log`; the release
+    /// of a second data message (seq 2), persisted but not synced.
+    fn unsynced_release<L: Log<ReceiverRecord>>(log: &mut L) -> Release<Msg, ReceiverEvent>
+    where
+        L::Error: fmt::Debug,
+    {
+        let mut receiver = granted_receiver();
+        receiver
+            .handle_message(Time::ZERO, SENDER, data(1))
+            .unwrap();
+        receiver
+            .handle_message(Time::ZERO, SENDER, data(2))
+            .unwrap();
+        receiver.poll_ready().persist(log).unwrap()
+    }
+
+    /// Review finding: a proof made before the disk was lost (its position 5) must
+    /// not open a release of the log reopened on the wiped disk, whose positions
+    /// start again at 0 and whose records are not synced.
+    #[test]
+    fn a_proof_from_before_a_disk_loss_is_refused() {
+        let disk = SimDisk::new();
+        let (mut wal, _) = Wal::open(disk.clone()).unwrap();
+        for n in 0..5u8 {
+            wal.append_record(&n).unwrap();
+        }
+        let old = wal.sync_proof().unwrap();
+        assert_eq!(old.lsn(), Lsn(5));
+        drop(wal);
+        disk.wipe();
+        let (mut wal, _) = Wal::open(disk.clone()).unwrap();
+        let release = unsynced_release(&mut wal);
+        assert_eq!((release.needs(), wal.lsn_durable()), (Lsn(2), Lsn(0)));
+        let refused = release.open(old).unwrap_err();
+        let reason = Refusal::OtherLog {
+            release_log: wal.log_id(),
+            proof_log: old.log(),
+        };
+        assert_eq!(refused.reason, reason);
+        let released = refused.release.open(wal.sync_proof().unwrap()).unwrap();
+        assert!(
+            !released.messages.is_empty(),
+            "the acks leave after their sync"
+        );
+    }
+
+    /// The same on the in-memory log: its wipe restarts positions at 0 like the
+    /// WAL, and the old proof is refused by identity.
+    #[test]
+    fn a_mem_log_proof_from_before_a_wipe_is_refused() {
+        let mut log: MemLog<ReceiverRecord> = MemLog::new();
+        for _ in 0..5 {
+            let Ok(_) = log.append(&ReceiverRecord::Granted {
+                sender: SENDER,
+                incarnation: 1,
+            });
+        }
+        let old = log.sync();
+        log.wipe();
+        let release = unsynced_release(&mut log);
+        assert!(
+            old.lsn() >= release.needs(),
+            "the position alone would open it"
+        );
+        let refused = release.open(old).unwrap_err();
+        assert!(matches!(refused.reason, Refusal::OtherLog { .. }));
+    }
+
+    /// A proof of one log never opens a release of another, nor of the same disk
+    /// reopened after a crash.
+    #[test]
+    fn a_proof_of_another_log_or_life_is_refused() {
+        let mut other: MemLog<ReceiverRecord> = MemLog::new();
+        let Ok(_) = other.append(&ReceiverRecord::Granted {
+            sender: SENDER,
+            incarnation: 1,
+        });
+        let Ok(_) = other.append(&ReceiverRecord::Granted {
+            sender: SENDER,
+            incarnation: 2,
+        });
+        let proof = other.sync();
+        let mut log = MemLog::new();
+        let release = unsynced_release(&mut log);
+        let refused = release.open(proof).unwrap_err();
+        assert!(matches!(refused.reason, Refusal::OtherLog { .. }));
+
+        let disk = SimDisk::new();
+        let (mut wal, _) = Wal::open(disk.clone()).unwrap();
+        let release = unsynced_release(&mut wal);
+        let proof = wal.sync_proof().unwrap();
+        drop(wal);
+        let (reopened, _) = Wal::open(disk).unwrap();
+        assert_ne!(reopened.log_id(), proof.log());
+        assert!(release.open(proof).is_ok(), "same life: opens");
     }
 
     /// The one way around the proof says so: the simulator's planted bug uses it.

@@ -402,6 +402,8 @@ impl Recovered {
 #[derive(Debug)]
 pub struct Wal<D: Disk> {
     disk: D,
+    /// This life of the log: fresh at each open (see [`crate::release::LogId`]).
+    pub(crate) log_id: crate::release::LogId,
     /// Name of the live segment.
     segment: String,
     /// LSN of the live segment's snapshot; `Lsn(0)` if none.
@@ -621,6 +623,7 @@ impl<D: Disk> Wal<D> {
         tracing::info!(%segment, lsn_last = %scan.lsn_last, bytes = len_bytes, "opened the log");
         let wal = Wal {
             disk,
+            log_id: crate::release::LogId::fresh(),
             segment,
             base,
             lsn_last: scan.lsn_last,

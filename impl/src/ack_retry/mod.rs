@@ -90,6 +90,11 @@ pub type Seq = u64;
 /// receiver's acceptance window above its high-water mark.
 pub const WINDOW_MAX: u64 = 64;
 
+/// The highest seq a sender assigns and a receiver applies: every `hwm +
+/// WINDOW_MAX` and `next_seq + 1` stays within `u64`. A snapshot, a record or a
+/// message beyond it is a typed error, never an overflow.
+pub const SEQ_MAX: Seq = u64::MAX - WINDOW_MAX;
+
 /// The most seqs a receiver remembers above one sender's high-water mark.
 pub const DEDUP_ABOVE_MAX: usize = (WINDOW_MAX - 1) as usize;
 
@@ -327,6 +332,9 @@ pub enum SenderError {
     /// An acknowledgement names a seq this sender never assigned.
     #[error("ack for hwm {hwm} / seq {seq}, but the highest seq sent is {highest}")]
     AckBeyondSent { hwm: Seq, seq: Seq, highest: Seq },
+    /// The incarnation has used every seq up to [`SEQ_MAX`].
+    #[error("seqs exhausted: the next seq {next_seq} is beyond {SEQ_MAX}")]
+    SeqsExhausted { next_seq: Seq },
 }
 
 /// Errors of a [`Receiver`]: bad input from a peer. The message is dropped: not
@@ -341,6 +349,13 @@ pub enum ReceiverError {
         "sender {from} refused: {SENDERS_MAX} senders tracked, none idle beyond the retention"
     )]
     TooManySenders { from: NodeId },
+    /// A sender asked for an incarnation, but the receiver has granted the
+    /// highest one (`u64::MAX`): refused, not granted, not answered.
+    #[error("sender {from} refused: every incarnation up to {last_granted} was granted")]
+    IncarnationsExhausted {
+        from: NodeId,
+        last_granted: Incarnation,
+    },
     /// Data for an incarnation this receiver never granted to that sender.
     #[error("data from {from} for incarnation {incarnation}, but only up to {granted} was granted to it")]
     UnknownIncarnation {
@@ -351,8 +366,9 @@ pub enum ReceiverError {
     /// A grant arrived at a receiver.
     #[error("unexpected grant from {from} at a receiver")]
     UnexpectedGrant { from: NodeId },
-    /// The seq is above the sender's high-water mark plus [`WINDOW_MAX`].
-    #[error("seq {seq} from {from} is beyond hwm {hwm} + window {WINDOW_MAX}")]
+    /// The seq is above the sender's high-water mark plus [`WINDOW_MAX`], or
+    /// above [`SEQ_MAX`].
+    #[error("seq {seq} from {from} is beyond hwm {hwm} + window {WINDOW_MAX} (or {SEQ_MAX})")]
     SeqBeyondWindow { from: NodeId, seq: Seq, hwm: Seq },
     /// Seq 0 is never assigned.
     #[error("seq 0 from {from}")]

@@ -4,7 +4,7 @@
 
 use super::{
     amount_in_range, step, DedupSnapshot, Incarnation, Msg, ReceiverError, ReceiverEvent,
-    ReceiverRecord, RecoverError, Seq, DEDUP_ABOVE_MAX, RETENTION_DEFAULT, SENDERS_MAX,
+    ReceiverRecord, RecoverError, Seq, DEDUP_ABOVE_MAX, RETENTION_DEFAULT, SENDERS_MAX, SEQ_MAX,
     TRACE_TARGET, WINDOW_MAX,
 };
 use crate::bank::{Bank, Transfer};
@@ -105,8 +105,10 @@ impl Dedup {
         seq <= self.hwm || self.above.contains(&seq)
     }
 
+    /// `hwm <= SEQ_MAX` always (it only reaches seqs that were in the window, and a
+    /// snapshot's is checked), so `hwm + WINDOW_MAX` does not overflow.
     fn in_window(&self, seq: Seq) -> bool {
-        seq != 0 && seq <= self.hwm + WINDOW_MAX
+        seq != 0 && seq <= SEQ_MAX && seq <= self.hwm + WINDOW_MAX
     }
 
     /// Marks `seq` applied; the caller checked `in_window` and `!contains`.
@@ -218,6 +220,9 @@ impl Receiver {
                 self.bank = bank;
                 self.last_granted = last_granted;
                 for s in senders {
+                    if s.hwm > SEQ_MAX {
+                        return Err(bound("snapshot hwm beyond SEQ_MAX"));
+                    }
                     let dedup = Dedup {
                         incarnation: s.incarnation,
                         hwm: s.hwm,
@@ -415,7 +420,11 @@ impl Receiver {
         if !self.senders.contains_key(&from) && self.senders.len() >= SENDERS_MAX {
             return self.reject(ReceiverError::TooManySenders { from }, from, 0);
         }
-        let incarnation = self.last_granted + 1;
+        let Some(incarnation) = self.last_granted.checked_add(1) else {
+            let last_granted = self.last_granted;
+            let error = ReceiverError::IncarnationsExhausted { from, last_granted };
+            return self.reject(error, from, 0);
+        };
         self.grant(from, incarnation);
         self.ready.push_record(ReceiverRecord::Granted {
             sender: from,
@@ -469,7 +478,7 @@ impl Receiver {
                 } else {
                     0 // a newer incarnation starts afresh
                 };
-                if seq > hwm + WINDOW_MAX {
+                if seq > SEQ_MAX || seq > hwm + WINDOW_MAX {
                     let error = ReceiverError::SeqBeyondWindow { from, seq, hwm };
                     return self.reject(error, from, seq);
                 }

@@ -3,7 +3,7 @@
 
 use super::{
     amount_in_range, step, Incarnation, Msg, RecoverError, SenderError, SenderEvent, SenderRecord,
-    Seq, RETRY_INTERVAL_MAX, RETRY_INTERVAL_MIN, TRACE_TARGET, WINDOW_MAX,
+    Seq, RETRY_INTERVAL_MAX, RETRY_INTERVAL_MIN, SEQ_MAX, TRACE_TARGET, WINDOW_MAX,
 };
 use crate::bank::Transfer;
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
@@ -199,6 +199,12 @@ impl Sender {
                         what: "snapshot next_seq or incarnation is 0",
                     });
                 }
+                if next_seq > SEQ_MAX + 1 {
+                    return Err(RecoverError::OutOfBounds {
+                        index,
+                        what: "snapshot next_seq beyond SEQ_MAX + 1",
+                    });
+                }
                 if incarnation.is_none() && (next_seq != 1 || !outbox.is_empty()) {
                     return Err(RecoverError::Incarnation {
                         index,
@@ -248,7 +254,7 @@ impl Sender {
                         expected: self.next_seq,
                     });
                 }
-                if !amount_in_range(transfer.amount) || self.window_full() {
+                if !amount_in_range(transfer.amount) || self.window_full() || seq > SEQ_MAX {
                     return Err(RecoverError::OutOfBounds {
                         index,
                         what: "submitted record beyond the window or amount bound",
@@ -295,6 +301,10 @@ impl Sender {
                 in_flight: self.outbox.len(),
                 oldest,
             });
+        }
+        if self.next_seq > SEQ_MAX {
+            let next_seq = self.next_seq;
+            return Err(SenderError::SeqsExhausted { next_seq });
         }
         let seq = self.next_seq;
         self.next_seq += 1;

@@ -1131,3 +1131,106 @@ fn deliveries_are_reported_at_least_once_and_deduplicate_by_id() {
     p.crash_sender();
     assert_eq!(p.delivered.len(), 4);
 }
+
+/// Review finding: a receiver snapshot with a valid checksum but a high-water mark
+/// near `u64::MAX` made recovery compute `hwm + 1` and `hwm + WINDOW_MAX` (a panic
+/// with overflow checks, a wrap without). A hwm beyond `SEQ_MAX` is now a typed
+/// recovery error; at `SEQ_MAX` it recovers, and a seq beyond `SEQ_MAX` from the
+/// peer is rejected with a typed error.
+#[test]
+fn a_snapshot_hwm_near_u64_max_is_a_recover_error_not_an_overflow() {
+    let snapshot = |hwm: Seq| ReceiverRecord::Snapshot {
+        last_granted: 1,
+        bank: crate::bank::Bank::default(),
+        senders: vec![DedupSnapshot {
+            sender: SENDER,
+            floor: 1,
+            granted: 1,
+            incarnation: 1,
+            hwm,
+            above: Vec::new(),
+        }],
+    };
+    for hwm in [u64::MAX, u64::MAX - 1, SEQ_MAX + 1] {
+        let result = std::panic::catch_unwind(|| {
+            Receiver::recover(RECEIVER, Time::ZERO, [snapshot(hwm)]).map(|_| ())
+        });
+        match result {
+            Ok(Err(RecoverError::OutOfBounds { index: 0, what })) => {
+                assert_eq!(what, "snapshot hwm beyond SEQ_MAX");
+            }
+            Ok(other) => panic!("hwm {hwm}: recovered as {other:?}"),
+            Err(_) => panic!("hwm {hwm}: recovery panicked"),
+        }
+    }
+    let mut r = Receiver::recover(RECEIVER, Time::ZERO, [snapshot(SEQ_MAX)]).unwrap();
+    assert_eq!(r.hwm(SENDER), SEQ_MAX);
+    let data = |seq| Msg::Data {
+        incarnation: 1,
+        seq,
+        transfer: transfer(1),
+    };
+    for seq in [SEQ_MAX + 1, u64::MAX] {
+        assert!(matches!(
+            r.handle_message(Time::ZERO, SENDER, data(seq)),
+            Err(ReceiverError::SeqBeyondWindow { .. })
+        ));
+    }
+    assert_eq!(r.hwm(SENDER), SEQ_MAX, "nothing applied beyond SEQ_MAX");
+}
+
+/// A receiver whose log granted incarnation `u64::MAX` refuses a further request
+/// with a typed error instead of computing `last_granted + 1`.
+#[test]
+fn a_receiver_that_granted_the_last_incarnation_refuses_more() {
+    let snapshot = ReceiverRecord::Snapshot {
+        last_granted: u64::MAX,
+        bank: crate::bank::Bank::default(),
+        senders: Vec::new(),
+    };
+    let mut r = Receiver::recover(RECEIVER, Time::ZERO, [snapshot]).unwrap();
+    let request = Msg::NewIncarnation { nonce: 7 };
+    let result = std::panic::catch_unwind(move || {
+        let outcome = r.handle_message(Time::ZERO, SENDER, request);
+        (outcome, r.poll_ready().is_empty())
+    });
+    let (outcome, nothing_out) = result.expect("no overflow panic");
+    assert_eq!(
+        outcome,
+        Err(ReceiverError::IncarnationsExhausted {
+            from: SENDER,
+            last_granted: u64::MAX,
+        })
+    );
+    assert!(nothing_out, "not granted, not answered");
+}
+
+/// A sender snapshot whose next seq is beyond `SEQ_MAX + 1` is a typed recovery
+/// error; at `SEQ_MAX + 1` it recovers and `submit` refuses with a typed error
+/// instead of computing `next_seq + 1` past the bound.
+#[test]
+fn a_sender_beyond_the_last_seq_is_a_typed_error_not_an_overflow() {
+    let snapshot = |next_seq| SenderRecord::Snapshot {
+        incarnation: Some(1),
+        next_seq,
+        outbox: Vec::new(),
+    };
+    for next_seq in [u64::MAX, SEQ_MAX + 2] {
+        let result = Sender::recover(SENDER, RECEIVER, Time::ZERO, 0, [snapshot(next_seq)]);
+        assert!(
+            matches!(result, Err(RecoverError::OutOfBounds { index: 0, .. })),
+            "next_seq {next_seq}: {result:?}"
+        );
+    }
+    let records = [snapshot(SEQ_MAX + 1)];
+    let mut s = Sender::recover(SENDER, RECEIVER, Time::ZERO, 0, records).unwrap();
+    assert_eq!(
+        s.submit(Time::ZERO, transfer(1)),
+        Err(SenderError::SeqsExhausted {
+            next_seq: SEQ_MAX + 1
+        })
+    );
+    let records = [snapshot(SEQ_MAX)];
+    let mut s = Sender::recover(SENDER, RECEIVER, Time::ZERO, 0, records).unwrap();
+    assert_eq!(s.submit(Time::ZERO, transfer(1)), Ok(SEQ_MAX));
+}

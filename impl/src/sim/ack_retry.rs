@@ -195,6 +195,7 @@ impl Scenario for AckRetry {
     type Core = Node;
     type Config = Config;
     const NAME: &'static str = "ack-retry";
+    const LOSES_DISKS: bool = true; // every sender may (not the receiver)
 
     fn new(config: &Config, rng: &mut SimRng) -> AckRetry {
         assert!(

@@ -177,9 +177,25 @@ pub enum FaultError {
     /// Disk losses are bounded.
     #[error("disk losses must be at most {DISK_LOSSES_MAX}, got {0}")]
     DiskLosses(u32),
+    /// Disk losses were asked of a scenario where no node may lose its disk.
+    #[error("{scenario}: no node may lose its disk, so --disk-losses must be 0, got {count}")]
+    NoDiskToLose { scenario: &'static str, count: u32 },
 }
 
 impl FaultSpec {
+    /// [`FaultSpec::validate`], and refuses disk losses for a scenario where no
+    /// node may lose its disk (they would be silently ignored).
+    pub fn validate_for<S: Scenario>(&self) -> Result<(), FaultError> {
+        self.validate()?;
+        match self.disk_losses {
+            Some(count) if count > 0 && !S::LOSES_DISKS => Err(FaultError::NoDiskToLose {
+                scenario: S::NAME,
+                count,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), FaultError> {
         let unit = |p: f64| (0.0..=1.0).contains(&p);
         if let Some(p) = self.loss.filter(|&p| !(unit(p) && p < 1.0)) {
@@ -201,8 +217,9 @@ impl FaultSpec {
     }
 
     /// Draws every option (so the random stream does not depend on which were
-    /// given), then keeps the given ones.
-    fn resolve(&self, rng: &mut SimRng, seed: u64) -> Faults {
+    /// given), then keeps the given ones. A scenario where no node may lose its
+    /// disk gets 0 disk losses, so its report states the count actually used.
+    fn resolve(&self, rng: &mut SimRng, seed: u64, loses_disks: bool) -> Faults {
         let drawn = Faults {
             loss: rng.random_range(0.0..LOSS_DRAW_MAX),
             dup: rng.random_range(0.0..DUP_DRAW_MAX),
@@ -218,7 +235,11 @@ impl FaultSpec {
             dup: self.dup.unwrap_or(drawn.dup),
             reorder: self.reorder.unwrap_or(drawn.reorder),
             crashes: self.crashes.unwrap_or(drawn.crashes),
-            disk_losses: self.disk_losses.unwrap_or(drawn_disk_losses),
+            disk_losses: if loses_disks {
+                self.disk_losses.unwrap_or(drawn_disk_losses)
+            } else {
+                0
+            },
         }
     }
 }
@@ -380,6 +401,10 @@ pub trait Scenario: Sized {
     );
     /// Right before a core is dropped at a crash (harvest its counters).
     fn on_crash(&mut self, id: NodeId, core: &Self::Core);
+    /// Whether some node of this scenario may lose its disk
+    /// ([`Scenario::may_lose_disk`] is true for one). If not, a run asked for disk
+    /// losses is refused ([`FaultSpec::validate_for`]) and a drawn count is 0.
+    const LOSES_DISKS: bool = false;
     /// Whether node `id` may lose its disk (the disk-loss fault picks among
     /// these). By default none may.
     fn may_lose_disk(&self, _id: NodeId) -> bool {
@@ -738,7 +763,9 @@ pub fn run<S: Scenario>(config: &S::Config, options: &Options) -> RunReport {
             RunReport {
                 scenario: S::NAME.to_owned(),
                 seed: options.seed,
-                faults: options.faults.resolve(&mut rng, options.seed),
+                faults: options
+                    .faults
+                    .resolve(&mut rng, options.seed, S::LOSES_DISKS),
                 bug: options.bug,
                 config: String::new(),
                 work: 0,
@@ -873,7 +900,9 @@ struct Sim<S: Scenario> {
 impl<S: Scenario> Sim<S> {
     fn new(config: &S::Config, options: &Options) -> Sim<S> {
         let mut rng = SimRng::seed_from_u64(options.seed);
-        let faults = options.faults.resolve(&mut rng, options.seed);
+        let faults = options
+            .faults
+            .resolve(&mut rng, options.seed, S::LOSES_DISKS);
         let scenario = S::new(config, &mut rng);
         let total = scenario.progress().total.max(1);
         let mut crash_at: Vec<u64> = (0..faults.crashes)
