@@ -20,33 +20,15 @@
 
 use eo_impl::disk::{Disk, FileDisk};
 use eo_impl::wal::{GroupCommit, Wal};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+#[path = "../tests/support/live_bytes.rs"]
+mod live_bytes;
+use live_bytes::{peak_of, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -195,13 +177,6 @@ fn group_threads(dir: &Path) -> (f64, f64) {
         rate(records, start.elapsed()),
         records as f64 / syncs as f64,
     )
-}
-
-fn peak_of<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let result = f();
-    (PEAK.load(Ordering::Relaxed).saturating_sub(before), result)
 }
 
 fn mib(bytes: usize) -> f64 {
