@@ -101,7 +101,15 @@ impl Sender {
     /// A sender with an empty log: it asks `receiver`, its only peer, for an
     /// incarnation in its first `poll_ready`.
     pub fn new(id: NodeId, receiver: NodeId, now: Time, nonce: u64) -> Sender {
-        let mut sender = Sender {
+        let mut sender = Sender::empty(id, receiver, now, nonce);
+        sender.request_incarnation();
+        sender
+    }
+
+    /// A sender with no incarnation, no outbox and nothing to do yet: where
+    /// [`Sender::new`] and [`Sender::recover`] start.
+    fn empty(id: NodeId, receiver: NodeId, now: Time, nonce: u64) -> Sender {
+        Sender {
             id,
             receiver,
             incarnation: None,
@@ -112,9 +120,7 @@ impl Sender {
             ready: Ready::default(),
             now,
             stats: SenderStats::default(),
-        };
-        sender.request_incarnation();
-        sender
+        }
     }
 
     /// Rebuilds a sender from its log: an optional snapshot, then the records
@@ -129,18 +135,7 @@ impl Sender {
         nonce: u64,
         records: impl IntoIterator<Item = SenderRecord>,
     ) -> Result<Sender, RecoverError> {
-        let mut sender = Sender {
-            id,
-            receiver,
-            incarnation: None,
-            request: None,
-            nonce,
-            next_seq: 1,
-            outbox: BTreeMap::new(),
-            ready: Ready::default(),
-            now,
-            stats: SenderStats::default(),
-        };
+        let mut sender = Sender::empty(id, receiver, now, nonce);
         let mut count = 0usize;
         for (index, record) in records.into_iter().enumerate() {
             count += 1;
