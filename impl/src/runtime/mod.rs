@@ -14,3 +14,4 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod proxy;
