@@ -14,4 +14,5 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod inspect;
 pub mod proxy;
