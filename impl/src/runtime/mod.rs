@@ -10,9 +10,15 @@
 //! - [`frame`]: length-prefixed, versioned frames with a size limit checked before
 //!   anything is allocated, and a streaming decoder that buffers at most one frame;
 //! - [`handshake`]: the connection handshake naming protocol, cluster, node id and
-//!   incarnation, with an optional cluster key for HMAC-SHA256 challenge-response.
+//!   incarnation, with an optional cluster key for HMAC-SHA256 challenge-response;
+//! - [`store`]: where a node keeps its log, and a read-only view of it for
+//!   inspectors and verifiers;
+//! - [`workload`]: the content of the built-in load generator, a pure function a
+//!   verifier recomputes.
 
 pub mod frame;
 pub mod handshake;
 pub mod inspect;
 pub mod proxy;
+pub mod store;
+pub mod workload;
