@@ -8,6 +8,7 @@ mod check;
 mod explore;
 mod list;
 mod per_model;
+mod run;
 mod sim;
 mod svg;
 
@@ -44,6 +45,10 @@ enum Command {
     /// Run the deterministic simulator: the reference implementation under
     /// faults, checked against a ghost history.
     Sim(sim::SimArgs),
+    /// Run a cluster of real nodes (`eo node`) on loopback as child processes,
+    /// inject faults (SIGKILL, lost disks, dropped, duplicated and delayed
+    /// frames), then verify every node's durable state.
+    Run(run::RunArgs),
 }
 
 /// The flags of `eo explore` itself; the model and its flags come as a
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Sim(args) => sim::run(&args),
+        Command::Run(args) => run::run(&args),
     };
     match result {
         Ok(code) => code,
