@@ -18,5 +18,8 @@
 
 pub mod frame;
 pub mod handshake;
+pub mod node;
 pub mod store;
+pub mod trace;
+pub mod transport;
 pub mod workload;
