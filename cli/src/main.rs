@@ -7,6 +7,7 @@ mod args;
 mod check;
 mod explore;
 mod list;
+mod node;
 mod per_model;
 mod sim;
 mod svg;
@@ -44,6 +45,9 @@ enum Command {
     /// Run the deterministic simulator: the reference implementation under
     /// faults, checked against a ghost history.
     Sim(sim::SimArgs),
+    /// Run one node of a cluster over TCP: the reference implementation with
+    /// its log on disk (see docs/running.md).
+    Node(node::NodeArgs),
 }
 
 /// The flags of `eo explore` itself; the model and its flags come as a
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Sim(args) => sim::run(&args),
+        Command::Node(args) => node::run(&args),
     };
     match result {
         Ok(code) => code,
