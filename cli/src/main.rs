@@ -7,6 +7,7 @@ mod args;
 mod check;
 mod explore;
 mod list;
+mod node;
 mod per_model;
 mod run;
 mod sim;
@@ -49,6 +50,9 @@ enum Command {
     /// inject faults (SIGKILL, lost disks, dropped, duplicated and delayed
     /// frames), then verify every node's durable state.
     Run(run::RunArgs),
+    /// Run one node of a cluster over TCP: the reference implementation with
+    /// its log on disk (see docs/running.md).
+    Node(node::NodeArgs),
 }
 
 /// The flags of `eo explore` itself; the model and its flags come as a
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         },
         Command::Sim(args) => sim::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Node(args) => node::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -253,6 +253,13 @@ impl FrameDecoder {
         })
     }
 
+    /// True while the decoder holds part of a frame (some header or payload bytes
+    /// of a frame not yet complete): a connection that stops here is stalled, not
+    /// idle.
+    pub fn in_frame(&self) -> bool {
+        self.header_filled > 0 || self.partial.is_some()
+    }
+
     /// Bytes the decoder holds allocated or reserved right now: the header plus the
     /// payload buffer's capacity. Never above `HEADER_LEN + FRAME_LEN_MAX`.
     pub fn buffered_capacity(&self) -> usize {

@@ -19,6 +19,9 @@
 pub mod frame;
 pub mod handshake;
 pub mod inspect;
+pub mod node;
 pub mod proxy;
 pub mod store;
+pub mod trace;
+pub mod transport;
 pub mod workload;

@@ -14,11 +14,28 @@
 //!   account `c` at participant `P[j]`, `i != j` picked by hash (with one
 //!   participant, a zero-sum pair of postings at that one is impossible, so one
 //!   participant is refused).
+//!
+//! [`run_sender`] and [`run_client`] drive a node's workload through its
+//! [`Handle`]: they resume from what the node's recovered state says was submitted
+//! (a sender's next seq, a client's next transaction seq), submit until the
+//! window is full, wait for outcomes, and return once every item has a final
+//! outcome (delivered or unknown; committed or aborted).
 
+use super::node::{Handle, Outcome, RoleStatus, Status, SubmitError};
 use crate::ack_retry::AMOUNT_MAX;
 use crate::bank::{AccountId, Amount, Transfer};
 use crate::core::NodeId;
 use crate::two_phase_commit::{transfer_legs, Leg, POSTING_DELTA_MAX};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// Progress is reported at most this often.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// When the window is full, the generator waits this long for an outcome before
+/// it asks again.
+pub const BUSY_WAIT: Duration = Duration::from_millis(5);
 
 /// The most items a workload may have: an item's amount is its number, and both
 /// protocols bound amounts (ack-retry by [`AMOUNT_MAX`], two-phase commit by
@@ -50,6 +67,154 @@ pub enum WorkloadError {
         /// Participants configured.
         count: usize,
     },
+    /// The node refused a submission for another reason than backpressure.
+    #[error("submission of item {number} refused: {source}")]
+    Submit {
+        /// The item.
+        number: u64,
+        /// The node's answer.
+        #[source]
+        source: SubmitError,
+    },
+    /// The node stopped before the workload finished.
+    #[error("the node stopped")]
+    Stopped,
+    /// The node is not of the role this generator drives.
+    #[error("the node's role has no such workload")]
+    WrongRole,
+    /// Item `number` got another seq (or transaction seq) than its number says:
+    /// the item numbering would no longer match the log.
+    #[error("item {number} was given seq {seq}")]
+    SeqMismatch {
+        /// The item.
+        number: u64,
+        /// The seq it got.
+        seq: u64,
+    },
+}
+
+/// What a workload's progress callback sees.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Items with a final outcome.
+    pub done: u64,
+    /// Items submitted (durably in the node's log, or about to be).
+    pub submitted: u64,
+    /// The node's status when this was taken.
+    pub status: Status,
+}
+
+/// Where a workload stands, from the node's status: `(submitted, done)`, or
+/// `None` for a role without a workload.
+fn position(status: &Status) -> Option<(u64, u64)> {
+    match &status.role {
+        RoleStatus::Sender {
+            next_seq,
+            in_flight,
+            ..
+        } => {
+            let submitted = next_seq - 1;
+            Some((submitted, submitted - *in_flight as u64))
+        }
+        RoleStatus::Client { next_seq, pending } => Some((*next_seq, next_seq - *pending as u64)),
+        _ => None,
+    }
+}
+
+/// Drives items `1..=n` of a workload through `handle` (see the module docs).
+/// Returns the final progress, or `Ok(None)` if `stop` was set first.
+fn run(
+    handle: &Handle,
+    outcomes: Option<&Receiver<Outcome>>,
+    n: u64,
+    stop: &AtomicBool,
+    mut submit: impl FnMut(u64) -> Result<u64, WorkloadError>,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Option<Progress>, WorkloadError> {
+    let mut reported: Option<Instant> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let status = handle.status().ok_or(WorkloadError::Stopped)?;
+        let (submitted, done) = position(&status).ok_or(WorkloadError::WrongRole)?;
+        let finished = submitted >= n && done == submitted;
+        let current = Progress {
+            done,
+            submitted,
+            status,
+        };
+        if finished {
+            progress(&current);
+            return Ok(Some(current));
+        }
+        if reported.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL) {
+            progress(&current);
+            reported = Some(Instant::now());
+        }
+        let mut number = submitted + 1;
+        while number <= n {
+            match submit(number) {
+                Ok(seq) if seq == number => number += 1,
+                Ok(seq) => return Err(WorkloadError::SeqMismatch { number, seq }),
+                Err(WorkloadError::Submit { source, .. }) if source.is_busy() => break,
+                Err(error) => return Err(error),
+            }
+        }
+        match outcomes {
+            Some(outcomes) => {
+                if outcomes.recv_timeout(BUSY_WAIT).is_ok() {
+                    while outcomes.try_recv().is_ok() {}
+                }
+            }
+            None => std::thread::sleep(BUSY_WAIT),
+        }
+    }
+}
+
+/// Runs an ack-retry sender's workload of `n` transfers (see the module docs).
+/// `outcomes` (the node's, if the caller does not need them) wakes the generator
+/// when the window frees up.
+pub fn run_sender(
+    handle: &Handle,
+    outcomes: Option<&Receiver<Outcome>>,
+    sender: NodeId,
+    n: u64,
+    seed: u64,
+    stop: &AtomicBool,
+    progress: impl FnMut(&Progress),
+) -> Result<Option<Progress>, WorkloadError> {
+    let submit = |number| {
+        let transfer = ack_retry_transfer(sender, number, seed)?;
+        handle
+            .submit_transfer(transfer)
+            .map_err(|source| WorkloadError::Submit { number, source })
+    };
+    run(handle, outcomes, n, stop, submit, progress)
+}
+
+/// Runs a two-phase-commit client's workload of `n` transactions over
+/// `participants` (see the module docs).
+#[allow(clippy::too_many_arguments)]
+pub fn run_client(
+    handle: &Handle,
+    outcomes: Option<&Receiver<Outcome>>,
+    client: NodeId,
+    participants: &[NodeId],
+    n: u64,
+    seed: u64,
+    stop: &AtomicBool,
+    progress: impl FnMut(&Progress),
+) -> Result<Option<Progress>, WorkloadError> {
+    let submit = |number| {
+        let legs = two_phase_commit_legs(client, number, seed, participants)?;
+        handle
+            .submit_transaction(legs)
+            // Transaction seqs count from 0: item k is seq k - 1.
+            .map(|txn| txn.seq + 1)
+            .map_err(|source| WorkloadError::Submit { number, source })
+    };
+    run(handle, outcomes, n, stop, submit, progress)
 }
 
 /// splitmix64 of the three inputs: a fixed, documented hash (not `std`'s, whose
