@@ -86,7 +86,7 @@ pub struct CommonArgs {
     pub kill_every: Option<u64>,
     /// Every MS milliseconds, SIGKILL a random sender, move its data directory
     /// to DIR/lost/ID-N (evidence for the verifier) and restart it empty: a
-    /// lost disk (ack-retry only; 10 to 3600000).
+    /// lost disk (ack-retry only; at most 3 per sender; 10 to 3600000).
     #[arg(long, value_name = "MS", value_parser = period_ms)]
     pub wipe_disk_every: Option<u64>,
     /// Probability that the transport drops a data frame (0 to 1).

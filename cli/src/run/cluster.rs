@@ -10,8 +10,8 @@
 //! still running. On Linux each child also gets `PR_SET_PDEATHSIG = SIGKILL`, so
 //! even a SIGKILLed `eo run` leaves no node behind.
 
-use super::faults::{Fault, Links, Schedule};
-use super::report::{self, Progress, Summary};
+use super::faults::{Fault, Links, Schedule, WIPES_PER_SENDER_MAX};
+use super::report::{self, Latency, Progress, Summary};
 use super::verify;
 use super::CommonArgs;
 use crate::UsageError;
@@ -183,7 +183,7 @@ fn free_port() -> std::io::Result<SocketAddr> {
 
 /// A line from a child, or its end.
 enum Line {
-    Json(Value),
+    Json(Value, Instant),
     Eof,
 }
 
@@ -347,6 +347,7 @@ struct Supervisor {
     started: Instant,
     finished_at: Option<Instant>,
     progress: Progress,
+    latency: Latency,
     items: u64,
     protocol: String,
 }
@@ -429,6 +430,7 @@ impl Supervisor {
             started: Instant::now(),
             finished_at: None,
             progress: Progress::new(plan.items, common.quiet),
+            latency: Latency::default(),
             items: plan.items,
             protocol: plan.protocol.clone(),
         })
@@ -478,7 +480,10 @@ impl Supervisor {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
-                            if tx.send((i, generation, Line::Json(v))).is_err() {
+                            if tx
+                                .send((i, generation, Line::Json(v, Instant::now())))
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -554,12 +559,16 @@ impl Supervisor {
         if generation != slot.generation {
             return; // a killed process's last words
         }
-        let Line::Json(value) = line else { return };
+        let Line::Json(value, at) = line else { return };
         let event = value.get("event").and_then(Value::as_str).unwrap_or("");
-        if matches!(event, "progress" | "done") {
-            if let Some(n) = value.get("done").and_then(Value::as_u64) {
-                slot.items_done = slot.items_done.max(n);
+        if matches!(event, "progress" | "done") && slot.plan.workload.is_some() {
+            let get = |key| value.get(key).and_then(Value::as_u64);
+            if let (Some(done), Some(submitted)) = (get("done"), get("submitted")) {
+                slot.items_done = slot.items_done.max(done);
+                self.latency.sample(i, slot.wipes, at, submitted, done);
             }
+        }
+        if matches!(event, "progress" | "done") {
             let mut counters = BTreeMap::new();
             numbers("", &value, &mut counters);
             slot.counters = counters;
@@ -615,7 +624,10 @@ impl Supervisor {
             .filter(|&i| self.slots[i].running.is_some() && !self.slots[i].done_seen)
             .filter(|&i| match fault {
                 Fault::Kill => true,
-                Fault::Wipe => self.slots[i].plan.role() == RoleKind::Sender,
+                Fault::Wipe => {
+                    self.slots[i].plan.role() == RoleKind::Sender
+                        && self.slots[i].wipes < WIPES_PER_SENDER_MAX
+                }
             })
             .collect();
         let Some(i) = self.schedule.pick(&running) else {
@@ -706,6 +718,7 @@ impl Supervisor {
             self.kills,
             self.wipes,
             per_role,
+            &self.latency,
         );
         let links = std::mem::replace(&mut self.links, Links::none());
         (links, summary)

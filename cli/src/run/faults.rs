@@ -5,6 +5,9 @@
 //!   seeded rng, is SIGKILLed, reaped and restarted on the same data directory.
 //! - `--wipe-disk-every MS`: likewise for a sender, whose directory is moved to
 //!   `lost/` first (a lost disk; the old log stays as the verifier's evidence).
+//!   A new life starts its workload from item 1, so a sender that lost its disk
+//!   more often than it can finish a workload would never finish: each sender
+//!   loses its disk at most [`WIPES_PER_SENDER_MAX`] times, then the run heals.
 //! - `--drop`, `--dup`, `--delay`: one [`Proxy`] per directed link (node A's
 //!   route to peer B): A is given the proxy's address for B, and the proxy forwards
 //!   to B's real address, dropping, duplicating and delaying data frames.
@@ -19,6 +22,9 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// The most disk losses per sender in one run (then it is only killed).
+pub const WIPES_PER_SENDER_MAX: u32 = 3;
 
 /// A fault the schedule asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,8 +27,8 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// `items / elapsed_s`.
     pub throughput_per_s: f64,
-    /// Submission-to-outcome latency reported by the workload nodes (the
-    /// largest over them), if they report it.
+    /// Submission-to-outcome latency: reported by the workload nodes if they
+    /// do, else estimated from their progress lines (see [`Latency`]).
     pub latency_p50_ms: Option<f64>,
     /// See `latency_p50_ms`.
     pub latency_p99_ms: Option<f64>,
@@ -83,8 +83,10 @@ pub fn summarise(
     kills: u64,
     wipes: u64,
     nodes: RoleCounters,
+    latency: &Latency,
 ) -> Summary {
     let elapsed_s = elapsed.as_secs_f64();
+    let (p50, p99) = latency.percentiles();
     Summary {
         protocol: protocol.to_owned(),
         items,
@@ -94,8 +96,8 @@ pub fn summarise(
         } else {
             0.0
         },
-        latency_p50_ms: find(&nodes, &["p50"], true),
-        latency_p99_ms: find(&nodes, &["p99"], true),
+        latency_p50_ms: find(&nodes, &["p50"], true).or(p50),
+        latency_p99_ms: find(&nodes, &["p99"], true).or(p99),
         kills,
         wipes,
         retransmissions: find(&nodes, &["retransmi", "resen"], false),
@@ -157,6 +159,93 @@ pub fn print(s: &Summary, json: bool) {
     );
     if s.data_kept {
         println!("data: {}", s.data_dir);
+    }
+}
+
+/// The most progress samples kept per life of a workload node (at one per
+/// 100 ms, almost three hours); later ones are dropped.
+pub const LATENCY_SAMPLES_MAX: usize = 100_000;
+
+/// Items per life whose latency is estimated, at most (evenly spaced).
+const LATENCY_ITEMS_MAX: u64 = 10_000;
+
+/// Latency estimated from the workload nodes' progress lines.
+///
+/// A workload node reports, about every 100 ms, how many items it has
+/// `submitted` and how many are `done` (have their final outcome); items are
+/// submitted in order and finish nearly in order (at most a window apart). The
+/// two cumulative curves, interpolated linearly between samples, give for item
+/// `k` the time it was submitted and the time it was done; the difference is its
+/// latency. Resolution: the sampling interval smooths spikes shorter than it,
+/// so the p99 is a lower estimate when latencies are far below 100 ms.
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// (node index, life) → samples (time, submitted, done).
+    curves: BTreeMap<(usize, u32), Vec<(std::time::Instant, u64, u64)>>,
+}
+
+impl Latency {
+    /// One progress line of node `node` in its life `life`, received at `at`.
+    pub fn sample(
+        &mut self,
+        node: usize,
+        life: u32,
+        at: std::time::Instant,
+        submitted: u64,
+        done: u64,
+    ) {
+        let curve = self.curves.entry((node, life)).or_default();
+        if curve.len() < LATENCY_SAMPLES_MAX {
+            curve.push((at, submitted, done));
+        }
+    }
+
+    /// The time a cumulative count first reached `k`, interpolated.
+    fn time_of(curve: &[(std::time::Instant, u64, u64)], k: u64, done: bool) -> Option<f64> {
+        let t0 = curve.first()?.0;
+        let count = |s: &(std::time::Instant, u64, u64)| if done { s.2 } else { s.1 };
+        let i = curve.iter().position(|s| count(s) >= k)?;
+        let secs = |s: &(std::time::Instant, u64, u64)| s.0.duration_since(t0).as_secs_f64();
+        if i == 0 {
+            return Some(secs(&curve[0]));
+        }
+        let (a, b) = (&curve[i - 1], &curve[i]);
+        let (ca, cb) = (count(a) as f64, count(b) as f64);
+        let f = (k as f64 - ca) / (cb - ca);
+        Some(secs(a) + f * (secs(b) - secs(a)))
+    }
+
+    /// The estimated p50 and p99 in milliseconds, if any item was both submitted
+    /// and done after the first sample of its life.
+    pub fn percentiles(&self) -> (Option<f64>, Option<f64>) {
+        let mut all: Vec<f64> = Vec::new();
+        for curve in self.curves.values() {
+            let (Some(first), Some(last)) = (curve.first(), curve.last()) else {
+                continue;
+            };
+            // Items already done at the first sample (recovered) say nothing.
+            let (from, to) = (first.2 + 1, last.2);
+            if to < from {
+                continue;
+            }
+            let step = ((to - from) / LATENCY_ITEMS_MAX).max(1);
+            let mut k = from;
+            while k <= to {
+                if let (Some(s), Some(d)) = (
+                    Self::time_of(curve, k, false),
+                    Self::time_of(curve, k, true),
+                ) {
+                    all.push(((d - s) * 1000.0).max(0.0));
+                }
+                k += step;
+            }
+        }
+        if all.is_empty() {
+            return (None, None);
+        }
+        all.sort_by(f64::total_cmp);
+        let at = |q: f64| all[((all.len() - 1) as f64 * q).round() as usize];
+        (Some(at(0.50)), Some(at(0.99)))
     }
 }
 
