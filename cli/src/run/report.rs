@@ -169,6 +169,9 @@ pub const LATENCY_SAMPLES_MAX: usize = 100_000;
 /// Items per life whose latency is estimated, at most (evenly spaced).
 const LATENCY_ITEMS_MAX: u64 = 10_000;
 
+/// One progress line: when it arrived, items submitted, items done.
+type Sample = (std::time::Instant, u64, u64);
+
 /// Latency estimated from the workload nodes' progress lines.
 ///
 /// A workload node reports, about every 100 ms, how many items it has
@@ -181,7 +184,7 @@ const LATENCY_ITEMS_MAX: u64 = 10_000;
 #[derive(Debug, Default)]
 pub struct Latency {
     /// (node index, life) → samples (time, submitted, done).
-    curves: BTreeMap<(usize, u32), Vec<(std::time::Instant, u64, u64)>>,
+    curves: BTreeMap<(usize, u32), Vec<Sample>>,
 }
 
 impl Latency {
@@ -201,11 +204,11 @@ impl Latency {
     }
 
     /// The time a cumulative count first reached `k`, interpolated.
-    fn time_of(curve: &[(std::time::Instant, u64, u64)], k: u64, done: bool) -> Option<f64> {
+    fn time_of(curve: &[Sample], k: u64, done: bool) -> Option<f64> {
         let t0 = curve.first()?.0;
-        let count = |s: &(std::time::Instant, u64, u64)| if done { s.2 } else { s.1 };
+        let count = |s: &Sample| if done { s.2 } else { s.1 };
         let i = curve.iter().position(|s| count(s) >= k)?;
-        let secs = |s: &(std::time::Instant, u64, u64)| s.0.duration_since(t0).as_secs_f64();
+        let secs = |s: &Sample| s.0.duration_since(t0).as_secs_f64();
         if i == 0 {
             return Some(secs(&curve[0]));
         }
