@@ -84,6 +84,12 @@ fn ack_retry_survives_lost_disks() {
         "100",
         "--kill-every",
         "150",
+        // Delayed and duplicated frames of a lost life arrive after its successor
+        // started: zombies the receiver must fence.
+        "--delay",
+        "30",
+        "--dup",
+        "0.1",
         "--seed",
         "12",
     ]);

@@ -735,3 +735,31 @@ impl Drop for Supervisor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workload_is_split_evenly_remainder_first() {
+        let plan = Plan::ack_retry(10, 3);
+        let w: Vec<_> = plan.nodes.iter().map(|n| n.workload).collect();
+        assert_eq!(w, [None, Some(4), Some(3), Some(3)]);
+        let plan = Plan::two_phase_commit(7, 3, 2);
+        let roles: Vec<_> = plan.nodes.iter().map(NodePlan::name).collect();
+        assert_eq!(
+            roles,
+            [
+                "coordinator-1",
+                "participant-2",
+                "participant-3",
+                "participant-4",
+                "client-5",
+                "client-6"
+            ]
+        );
+        assert_eq!(plan.nodes[0].participants, [2, 3, 4]);
+        assert_eq!(plan.nodes[0].peers, [2, 3, 4, 5, 6]);
+        assert_eq!(plan.nodes[4].workload, Some(4));
+    }
+}

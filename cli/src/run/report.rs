@@ -290,3 +290,33 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn latency_is_the_lag_between_the_submitted_and_done_curves() {
+        // 1000 items/s submitted; each done exactly 20 ms later; sampled every 100 ms.
+        let t0 = Instant::now();
+        let mut latency = Latency::default();
+        for i in 0..=20u64 {
+            let ms = i * 100;
+            let submitted = ms;
+            let done = ms.saturating_sub(20);
+            latency.sample(0, 0, t0 + Duration::from_millis(ms), submitted, done);
+        }
+        let (p50, p99) = latency.percentiles();
+        let (p50, p99) = (p50.unwrap(), p99.unwrap());
+        assert!((p50 - 20.0).abs() < 0.5, "{p50}");
+        assert!((p99 - 20.0).abs() < 0.5, "{p99}");
+    }
+
+    #[test]
+    fn no_progress_means_no_latency() {
+        let mut latency = Latency::default();
+        latency.sample(0, 0, Instant::now(), 5, 5);
+        assert_eq!(latency.percentiles(), (None, None));
+    }
+}
