@@ -408,6 +408,8 @@ pub struct Status {
     pub lamport: Lamport,
     /// The transport's counters.
     pub transport: TransportCounts,
+    /// Why the last refused inbound connections were closed (oldest first).
+    pub refusals: Vec<String>,
 }
 
 /// An application command, answered through its reply channel.
@@ -1027,6 +1029,7 @@ where
                     outcomes_dropped: self.outcomes_dropped,
                     lamport: self.tracer.clock(),
                     transport: self.stats.snapshot(),
+                    refusals: self.stats.recent_refusals(),
                 });
             }
         }
