@@ -215,7 +215,12 @@ fn traces_of_both_nodes_merge_by_lamport_time() {
                 line["peer"].as_u64().unwrap(),
                 line["stamp"].as_u64().unwrap(),
             );
-            let key = (peer as u32, u64::from(*node), stamp, line["msg"].to_string());
+            let key = (
+                peer as u32,
+                u64::from(*node),
+                stamp,
+                line["msg"].to_string(),
+            );
             assert!(sends.contains(&key), "no send for {line}");
             assert!(line["lamport"].as_u64().unwrap() > stamp);
             recvs += 1;
