@@ -989,7 +989,7 @@ where
             }
             Input::Command(command) => self.command(command),
             Input::Durable(proof) => {
-                self.durable = proof;
+                self.note_proof(proof);
                 self.open_pending();
             }
             Input::SyncFailed(error) => {
@@ -1035,6 +1035,14 @@ where
         }
     }
 
+    /// Keeps the proof of the furthest durable position: a proof from the sync
+    /// thread may arrive after a later one was taken in `step`.
+    fn note_proof(&mut self, proof: Durable) {
+        if proof.log() != self.durable.log() || proof.lsn() >= self.durable.lsn() {
+            self.durable = proof;
+        }
+    }
+
     /// Carries out the core's `Ready`: append its records (no sync), queue the
     /// release, ask the sync thread for a sync if records were appended, and open
     /// whatever the last proof already covers.
@@ -1050,7 +1058,7 @@ where
         self.records += appended;
         let needs = release.needs();
         self.pending.push_back(release);
-        self.durable = proof;
+        self.note_proof(proof);
         if needs > proof.lsn() {
             // The sync thread is alive as long as the node runs; if it died, its
             // failure is already queued as an input.
