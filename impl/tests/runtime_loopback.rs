@@ -148,3 +148,83 @@ fn a_restarted_receiver_continues_where_its_log_ends() {
     receiver.shutdown().unwrap();
     assert_applied_exactly_once(dir.path(), 600);
 }
+
+fn read_trace(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The traces of both nodes merge: every received message has its `send` line in
+/// the sender's trace, stamped with the Lamport time the receiver saw, and the
+/// receiver's clock moved past it.
+#[test]
+fn traces_of_both_nodes_merge_by_lamport_time() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (s, r) = (free_addr(), free_addr());
+    let mut rc = receiver_config(dir.path(), r, s);
+    rc.trace = Some(dir.path().join("receiver.jsonl"));
+    let mut sc = sender_config(dir.path(), s, r);
+    sc.trace = Some(dir.path().join("sender.jsonl"));
+    let receiver = Node::start(rc).unwrap();
+    let mut sender = Node::start(sc).unwrap();
+    let incarnations = (sender.incarnation(), receiver.incarnation());
+    run_sender(&mut sender, 100);
+    sender.shutdown().unwrap();
+    receiver.shutdown().unwrap();
+    let traces = [
+        (
+            SENDER,
+            incarnations.0,
+            read_trace(&dir.path().join("sender.jsonl")),
+        ),
+        (
+            RECEIVER,
+            incarnations.1,
+            read_trace(&dir.path().join("receiver.jsonl")),
+        ),
+    ];
+    let mut sends = BTreeSet::new();
+    for (node, incarnation, lines) in &traces {
+        let mut clock = 0;
+        for line in lines {
+            assert_eq!(
+                (line["node"].as_u64(), line["incarnation"].as_u64()),
+                (Some(u64::from(*node)), Some(*incarnation))
+            );
+            let lamport = line["lamport"].as_u64().unwrap();
+            assert!(lamport > clock, "a node's clock only grows");
+            clock = lamport;
+            if line["event"] == "send" {
+                sends.insert((
+                    *node,
+                    line["peer"].as_u64().unwrap(),
+                    lamport,
+                    line["msg"].to_string(),
+                ));
+            }
+        }
+    }
+    let mut recvs = 0;
+    for (node, _, lines) in &traces {
+        for line in lines.iter().filter(|l| l["event"] == "recv") {
+            let (peer, stamp) = (
+                line["peer"].as_u64().unwrap(),
+                line["stamp"].as_u64().unwrap(),
+            );
+            let key = (
+                peer as u32,
+                u64::from(*node),
+                stamp,
+                line["msg"].to_string(),
+            );
+            assert!(sends.contains(&key), "no send for {line}");
+            assert!(line["lamport"].as_u64().unwrap() > stamp);
+            recvs += 1;
+        }
+    }
+    assert!(recvs >= 200, "100 data and 100 acks at least, got {recvs}");
+}

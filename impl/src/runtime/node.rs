@@ -408,6 +408,8 @@ pub struct Status {
     pub lamport: Lamport,
     /// The transport's counters.
     pub transport: TransportCounts,
+    /// Why the last refused inbound connections were closed (oldest first).
+    pub refusals: Vec<String>,
 }
 
 /// An application command, answered through its reply channel.
@@ -987,7 +989,7 @@ where
             }
             Input::Command(command) => self.command(command),
             Input::Durable(proof) => {
-                self.durable = proof;
+                self.note_proof(proof);
                 self.open_pending();
             }
             Input::SyncFailed(error) => {
@@ -1027,8 +1029,17 @@ where
                     outcomes_dropped: self.outcomes_dropped,
                     lamport: self.tracer.clock(),
                     transport: self.stats.snapshot(),
+                    refusals: self.stats.recent_refusals(),
                 });
             }
+        }
+    }
+
+    /// Keeps the proof of the furthest durable position: a proof from the sync
+    /// thread may arrive after a later one was taken in `step`.
+    fn note_proof(&mut self, proof: Durable) {
+        if proof.log() != self.durable.log() || proof.lsn() >= self.durable.lsn() {
+            self.durable = proof;
         }
     }
 
@@ -1047,7 +1058,7 @@ where
         self.records += appended;
         let needs = release.needs();
         self.pending.push_back(release);
-        self.durable = proof;
+        self.note_proof(proof);
         if needs > proof.lsn() {
             // The sync thread is alive as long as the node runs; if it died, its
             // failure is already queued as an input.

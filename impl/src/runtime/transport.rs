@@ -42,7 +42,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -75,6 +75,9 @@ pub const INBOUND_CONNECTIONS_MAX: usize = 64;
 /// The most encoded frames waiting for one peer's connection; more are dropped.
 pub const OUTBOUND_QUEUE_LEN: usize = 4096;
 
+/// How many refusal reasons [`TransportStats::recent_refusals`] keeps.
+pub const REFUSALS_KEPT: usize = 16;
+
 /// Bytes read from a socket per call.
 const READ_CHUNK_LEN: usize = 64 * 1024;
 
@@ -105,6 +108,9 @@ pub enum ConnectionError {
     /// The peer closed the connection during the handshake.
     #[error("closed during the handshake")]
     ClosedInHandshake,
+    /// The peer closed the connection in the middle of a frame.
+    #[error("closed in the middle of a frame (truncated frame)")]
+    Truncated,
     /// The peer sent part of a frame and then nothing for [`STALL_TIMEOUT`].
     #[error("stalled in the middle of a frame for {STALL_TIMEOUT:?}")]
     Stalled,
@@ -154,11 +160,30 @@ pub struct TransportStats {
     pub messages_out: AtomicU64,
     /// Messages dropped: queue full, connection lost with the message, no peer.
     pub messages_dropped: AtomicU64,
+    /// The reasons of the last [`REFUSALS_KEPT`] refused inbound connections.
+    refusals: Mutex<VecDeque<String>>,
 }
 
 impl TransportStats {
     fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn note_refusal(&self, error: &ConnectionError) {
+        if let Ok(mut refusals) = self.refusals.lock() {
+            if refusals.len() == REFUSALS_KEPT {
+                refusals.pop_front();
+            }
+            refusals.push_back(error.to_string());
+        }
+    }
+
+    /// Why the last refused inbound connections were closed, oldest first.
+    pub fn recent_refusals(&self) -> Vec<String> {
+        self.refusals
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A plain-number copy.
@@ -238,9 +263,7 @@ impl FrameReader {
                 return Ok(None);
             }
             match self.stream.read(&mut self.chunk) {
-                Ok(0) if self.decoder.in_frame() => {
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())
-                }
+                Ok(0) if self.decoder.in_frame() => return Err(ConnectionError::Truncated),
                 Ok(0) => return Ok(None),
                 Ok(n) => {
                     self.last_progress = Instant::now();
@@ -386,6 +409,9 @@ fn serve<M: DeserializeOwned>(
             }
             _ => TransportStats::bump(&stats.refused),
         }
+        if !matches!(error, ConnectionError::Io(_)) {
+            stats.note_refusal(&error);
+        }
         (peer, error)
     };
     let setup = || -> io::Result<TcpStream> {
@@ -471,6 +497,8 @@ pub enum EncodeError {
 pub struct Outbound {
     node: NodeId,
     queues: BTreeMap<NodeId, SyncSender<Vec<u8>>>,
+    /// Set by [`Outbound::close`]: a writer that is not connected gives up.
+    closing: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<TransportStats>,
 }
@@ -487,6 +515,7 @@ impl Outbound {
         let node = config.local.node_id;
         let mut queues = BTreeMap::new();
         let mut threads = Vec::new();
+        let closing = Arc::new(AtomicBool::new(false));
         for (&peer, &addr) in peers {
             let (tx, rx) = mpsc::sync_channel(OUTBOUND_QUEUE_LEN);
             queues.insert(peer, tx);
@@ -497,6 +526,7 @@ impl Outbound {
                 config: Arc::clone(&config),
                 rx,
                 stop: Arc::clone(&stop),
+                closing: Arc::clone(&closing),
                 stats: Arc::clone(&stats),
                 rng: ChaCha8Rng::seed_from_u64(seed ^ u64::from(peer).rotate_left(32)),
             };
@@ -509,6 +539,7 @@ impl Outbound {
         Ok(Outbound {
             node,
             queues,
+            closing,
             threads,
             stats,
         })
@@ -535,8 +566,10 @@ impl Outbound {
     }
 
     /// Closes the queues and waits for the writers, which write what is queued
-    /// (if connected) and close their connections.
+    /// (if connected) and close their connections. A writer that is not connected
+    /// drops what it holds.
     pub fn close(self) {
+        self.closing.store(true, Ordering::Relaxed);
         drop(self.queues);
         for thread in self.threads {
             let _ = thread.join();
@@ -552,6 +585,7 @@ struct Writer {
     config: Arc<HandshakeConfig>,
     rx: Receiver<Vec<u8>>,
     stop: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
     stats: Arc<TransportStats>,
     rng: ChaCha8Rng,
 }
@@ -598,6 +632,9 @@ impl Writer {
                 }
                 Err(error) => {
                     TransportStats::bump(&self.stats.dial_failures);
+                    if self.closing.load(Ordering::Relaxed) {
+                        return;
+                    }
                     failures += 1;
                     if failures == 1 {
                         tracing::warn!(node = self.node, peer = self.peer, addr = %self.addr, %error, "cannot connect; retrying with backoff");
@@ -635,12 +672,12 @@ impl Writer {
     fn sleep(&self, delay: Duration) -> bool {
         let until = Instant::now() + delay;
         while Instant::now() < until {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.stop.load(Ordering::Relaxed) || self.closing.load(Ordering::Relaxed) {
                 return false;
             }
             thread::sleep(POLL_INTERVAL.min(until.saturating_duration_since(Instant::now())));
         }
-        !self.stop.load(Ordering::Relaxed)
+        !self.stop.load(Ordering::Relaxed) && !self.closing.load(Ordering::Relaxed)
     }
 
     fn dial(&self) -> Result<TcpStream, ConnectionError> {
