@@ -282,14 +282,23 @@ pub fn execute(mut plan: Plan, common: &CommonArgs) -> Result<ExitCode, UsageErr
         );
     }
     install_signal_handlers();
-    let mut supervisor = Supervisor::new(&plan, &dir, common)?;
+    let mut supervisor = match Supervisor::new(&plan, &dir, common) {
+        Ok(supervisor) => supervisor,
+        Err(error) => {
+            if temporary {
+                let _ = fs::remove_dir_all(&dir);
+            }
+            return Err(error);
+        }
+    };
     let outcome = supervisor.run(common);
     let stop_forced = supervisor.stop_all();
     let (links, mut summary) = supervisor.finish();
     let proxy = links.stop();
     summary.proxy = proxy;
     summary.stop_forced = stop_forced;
-    let outcome = outcome?;
+    let outcome = outcome
+        .map_err(|UsageError(m)| UsageError(format!("{m}; data kept in {}", dir.display())))?;
     summary.timed_out = outcome == Outcome::TimedOut;
     if outcome == Outcome::Interrupted {
         eprintln!(
