@@ -196,9 +196,12 @@ fn install_signal_handlers() {
     }
 }
 
-/// A free loopback port: bound, then released for the node to bind.
-fn free_port() -> std::io::Result<SocketAddr> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+/// A free loopback port, still bound by the returned listener; dropping it
+/// releases the port for the node to bind.
+fn free_port() -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
 }
 
 /// A line from a child, or its end.
@@ -385,13 +388,19 @@ impl Supervisor {
     fn new(plan: &Plan, dir: &Path, common: &CommonArgs) -> Result<Supervisor, UsageError> {
         let exe = std::env::current_exe()
             .map_err(|e| UsageError(format!("cannot find this program's path: {e}")))?;
+        // Every node's port stays bound here until the proxies have theirs, so
+        // that no proxy takes a node's port; the nodes bind them only later.
         let mut listens = BTreeMap::new();
+        let mut held = Vec::new();
         for node in &plan.nodes {
-            let addr = free_port().map_err(|e| UsageError(format!("cannot pick a port: {e}")))?;
+            let (listener, addr) =
+                free_port().map_err(|e| UsageError(format!("cannot pick a port: {e}")))?;
             listens.insert(node.id, addr);
+            held.push(listener);
         }
         let links = Links::start(plan, &listens, common.faults(), plan.seed)
             .map_err(|e| UsageError(e.to_string()))?;
+        drop(held);
         let (line_tx, lines) = mpsc::channel();
         let slots = plan
             .nodes
