@@ -51,7 +51,7 @@ pub(super) fn dead(cfg: &TwoPhaseCfg, s: &State, src: Id, dst: Id, msg: &Msg) ->
         let final_incarnation = cfg.coordinator_never_recovers || s.history.crashes >= cfg.crashes;
         let bit = 1 << (usize::from(p) - 1);
         final_incarnation
-            && (c.logged(t).is_some() || c.unlogged.is_some_and(|(u, _)| u == t))
+            && (c.logged(t).is_some() || c.unlogged.iter().any(|(u, _)| *u == t))
             && !c.unacked.iter().any(|u| u.tx == t && u.waiting & bit != 0)
     };
     let decision_dead = |p: Id, t: TxId| {

@@ -47,6 +47,7 @@ impl TwoPhaseCommitEntry {
             0,
             CRASHES_MAX,
         )?;
+        let in_flight = d.in_flight;
         if settings.coordinator_never_recovers && crashes == 0 {
             return Err(ConfigError(
                 "--coordinator-never-recovers needs a crash: drop --crashes 0".into(),
@@ -58,6 +59,8 @@ impl TwoPhaseCommitEntry {
                 transactions,
                 crashes,
                 coordinator_never_recovers: settings.coordinator_never_recovers,
+                in_flight,
+                balance_max: TwoPhaseCfg::balance_max_for(in_flight),
                 variant,
             },
             settings.symmetry,
