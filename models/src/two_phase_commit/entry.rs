@@ -112,27 +112,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
 
     fn check(&self, settings: &Settings, opts: &RunOptions) -> Result<Report, ConfigError> {
         let (cfg, symmetry) = self.config(settings)?;
-        let label = RunLabel {
-            model: "two-phase-commit".into(),
-            variant: cfg.variant.name().into(),
-            config: BTreeMap::from([
-                ("participants".to_string(), cfg.participants.to_string()),
-                ("transactions".to_string(), cfg.transactions.to_string()),
-                ("crashes".to_string(), cfg.crashes.to_string()),
-                (
-                    "coordinator-recovers".to_string(),
-                    (!cfg.coordinator_never_recovers).to_string(),
-                ),
-                (
-                    "symmetry".to_string(),
-                    if symmetry { "on" } else { "off" }.to_string(),
-                ),
-            ]),
-            not_checked: Vec::new(),
-        };
-        let reduce: Option<crate::check::Representative<TwoPhaseCommit>> =
-            symmetry.then_some(representative as fn(&State) -> State);
-        run(cfg.into_model(), reduce, label, opts).map_err(|e| ConfigError(e.to_string()))
+        check_cfg(cfg, symmetry, opts)
     }
 
     fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
@@ -141,4 +121,39 @@ impl ModelEntry for TwoPhaseCommitEntry {
             symmetry.then_some(representative as fn(&State) -> State);
         crate::catalog::serve(cfg.into_model(), reduce, address)
     }
+}
+
+/// Checks one configuration, reduced by symmetry over participants if asked.
+pub fn check_cfg(
+    cfg: TwoPhaseCfg,
+    symmetry: bool,
+    opts: &RunOptions,
+) -> Result<Report, ConfigError> {
+    let label = RunLabel {
+        model: "two-phase-commit".into(),
+        variant: cfg.variant.name().into(),
+        config: BTreeMap::from([
+            ("participants".to_string(), cfg.participants.to_string()),
+            ("transactions".to_string(), cfg.transactions.to_string()),
+            ("in-flight".to_string(), cfg.in_flight.to_string()),
+            (
+                "balance-max".to_string(),
+                cfg.balance_max
+                    .map_or_else(|| "none".to_string(), |b| b.to_string()),
+            ),
+            ("crashes".to_string(), cfg.crashes.to_string()),
+            (
+                "coordinator-recovers".to_string(),
+                (!cfg.coordinator_never_recovers).to_string(),
+            ),
+            (
+                "symmetry".to_string(),
+                if symmetry { "on" } else { "off" }.to_string(),
+            ),
+        ]),
+        not_checked: Vec::new(),
+    };
+    let reduce: Option<crate::check::Representative<TwoPhaseCommit>> =
+        symmetry.then_some(representative as fn(&State) -> State);
+    run(cfg.into_model(), reduce, label, opts).map_err(|e| ConfigError(e.to_string()))
 }

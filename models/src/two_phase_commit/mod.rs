@@ -82,7 +82,7 @@ pub mod refinement;
 pub mod symmetry;
 pub mod variants;
 
-pub use entry::{TwoPhaseCommitEntry, ENTRY};
+pub use entry::{check_cfg, TwoPhaseCommitEntry, ENTRY};
 pub use refinement::{abstraction, refines_step};
 pub use symmetry::representative;
 pub use variants::{Variant, VariantDefaults};
