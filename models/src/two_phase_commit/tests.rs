@@ -497,9 +497,10 @@ fn refinement_fails_for_the_bugs_that_break_atomicity_or_validity() {
         let (unrefined, _, _) = check_refinement(&cfg);
         let u = unrefined.unwrap_or_else(|| panic!("{}: every step refines", variant.name()));
         println!(
-            "{}: step `{}` does not map to TwoPhase:\n  from {:?}\n  to   {:?}",
+            "{}: step `{}` does not map to TwoPhase (transaction {}):\n  from {:?}\n  to   {:?}",
             variant.name(),
             u.step,
+            u.tx,
             u.from,
             u.to
         );
