@@ -1,8 +1,9 @@
 //! # Two-phase commit with crash recovery, presumed abort and client retries
 //!
 //! One [`coordinator`], P [`participant`]s (default 3) and one [`client`] that
-//! runs one transaction, or two one after another (`--transactions 2`, so that
-//! late messages of the first can meet the second). The network loses and
+//! runs one transaction, or two (`--transactions 2`, so that late messages of
+//! the first can meet the second) — one after another, or both in flight at
+//! once (`--in-flight 2`, as the implementation runs up to 64 per client). The network loses and
 //! reorders messages; retransmission duplicates them; any actor may crash —
 //! losing its volatile state, keeping its storage — and recover
 //! (`--crashes`, default 1, in total per behaviour).
@@ -65,9 +66,10 @@
 //! and never recovers, `eventually-decided` fails; `eo check` shows it as the
 //! documented limitation row `coordinator-never-recovers`.
 //!
-//! **Refinement.** [`abstraction`] maps a state (for the first transaction) to a
-//! state of Gray and Lamport's TwoPhase ([`crate::two_phase_spec`]); the tests
-//! check that every reachable step maps to a spec step or a stutter.
+//! **Refinement.** [`abstraction`] maps a state and a transaction to a state of
+//! that transaction's instance of Gray and Lamport's TwoPhase
+//! ([`crate::two_phase_spec`]); the tests check that every reachable step maps,
+//! for every transaction, to a spec step or a stutter.
 //!
 //! **Symmetry.** Participants are interchangeable; [`representative`] sorts them
 //! by their whole projected state and rewrites ids consistently.

@@ -448,6 +448,36 @@ fn concurrent_small(variant: Variant) -> TwoPhaseCfg {
     }
 }
 
+/// `--config concurrent` is two transactions in flight, one crash, one
+/// participant, with the balance bound that goes with two in flight; a flag
+/// given explicitly wins.
+#[test]
+fn the_concurrent_configuration_resolves_to_two_in_flight() {
+    let settings = Settings {
+        config: Some("concurrent".into()),
+        ..Settings::default()
+    };
+    let (cfg, symmetry) = ENTRY.config(&settings).unwrap();
+    assert_eq!(
+        cfg,
+        TwoPhaseCfg {
+            participants: 1,
+            transactions: 2,
+            crashes: 1,
+            in_flight: 2,
+            balance_max: Some(CONCURRENT_BALANCE_MAX),
+            ..TwoPhaseCfg::default()
+        }
+    );
+    assert!(!symmetry);
+    let one_at_a_time = Settings {
+        in_flight: Some(1),
+        ..settings
+    };
+    let (cfg, _) = ENTRY.config(&one_at_a_time).unwrap();
+    assert_eq!((cfg.in_flight, cfg.balance_max), (1, None));
+}
+
 /// Per transaction, every step of the concurrent configuration maps to a step
 /// or a stutter of that transaction's TwoPhase instance.
 #[test]
@@ -527,6 +557,17 @@ fn bad_configurations_are_one_line_errors() {
         ..Settings::default()
     })
     .contains("--crashes 3 is out of range"));
+    assert!(err(Settings {
+        in_flight: Some(3),
+        transactions: Some(2),
+        ..Settings::default()
+    })
+    .contains("--in-flight 3 is out of range"));
+    assert!(err(Settings {
+        in_flight: Some(2),
+        ..Settings::default()
+    })
+    .contains("--in-flight 2 exceeds --transactions 1"));
     assert!(err(Settings {
         senders: Some(1),
         ..Settings::default()
