@@ -17,7 +17,7 @@ use stateright::actor::Id;
 /// - An outcome (`Committed`/`Aborted`) for a transaction the client has
 ///   learned: the client ignores every outcome but its pending transaction's.
 /// - `No(t)` once the coordinator has logged `t`: the coordinator only counts
-///   votes for the round it is voting on, and it never votes on a logged `t`.
+///   votes for the rounds it is voting on, and it never votes on a logged `t`.
 /// - `Prepare(t)` to a participant that committed `t`: ignored. To one that
 ///   aborted `t`, once the coordinator has logged `t`: answered with `No(t)`,
 ///   which is dead.

@@ -9,11 +9,13 @@
 //! (`--crashes`, default 1, in total per behaviour).
 //!
 //! The protocol, each rule persisting before it sends:
-//! 1. The client durably records its pending transaction, sends `Begin(x)` and
-//!    retries with the same id until it learns the outcome.
-//! 2. The coordinator starts a round — one at a time, once every participant has
-//!    acknowledged the previous decision: it durably records the round as
-//!    started, then sends `Prepare(t)` to every participant.
+//! 1. The client durably records its pending transactions (up to `in_flight`),
+//!    sends `Begin(x)` for each and retries with the same id until it learns
+//!    the outcome.
+//! 2. The coordinator starts a round — up to `in_flight` held at once (one at a
+//!    time by default, until every participant has acknowledged the previous
+//!    decision): it durably records the round as started, then sends
+//!    `Prepare(t)` to every participant.
 //! 3. A participant votes yes — durably recording `Prepared(t)` with the staged
 //!    effect first — or no (recording `Aborted(t)`).
 //! 4. All yes → commit; a no or the vote timer → abort. The coordinator appends

@@ -188,6 +188,8 @@ fn untagged_decision_lets_a_late_commit_decide_the_next_transaction() {
 #[test]
 fn vote_ignores_staged_breaks_the_balance_bound() {
     let r = caught(Variant::VoteIgnoresStaged, &["balance-bound"]);
+    // Pinned: its row of the `eo check` table.
+    assert_eq!(r.unique_states, 228_960);
     assert_eq!(r.config.get("in-flight").map(String::as_str), Some("2"));
     assert_eq!(r.config.get("balance-max").map(String::as_str), Some("1"));
     let steps = steps(&r, "balance-bound");
