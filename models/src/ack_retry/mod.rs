@@ -35,7 +35,8 @@ pub mod receiver;
 pub mod sender;
 
 use crate::catalog::{
-    bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
+    bounded, ConfigError, ConfigInfo, ConfigScope, FlagInfo, ModelEntry, ModelInfo, PropertyInfo,
+    Settings, VariantInfo,
 };
 use crate::check::{run, Explain, ProgressProperty, Report, RunLabel, RunOptions};
 use crate::system::{live_state, storage, History, System, SystemState};
@@ -543,6 +544,7 @@ impl AckRetryEntry {
     /// Reads and validates the configuration from command-line settings.
     pub fn config(&self, settings: &Settings) -> Result<AckRetryCfg, ConfigError> {
         let info = self.info();
+        let settings = &info.resolve(settings)?;
         info.refuse_unknown_flags(settings)?;
         let variant = info.variant(settings)?.name;
         let defaults = AckRetryCfg::default();
@@ -610,6 +612,16 @@ impl ModelEntry for AckRetryEntry {
                 .into_iter()
                 .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
                 .collect(),
+            configs: vec![ConfigInfo {
+                name: "two-crashes",
+                about: "two crashes per behaviour on an ordered network",
+                scope: ConfigScope::Deep,
+                settings: Settings {
+                    crashes: Some(2),
+                    network: Some("ordered".into()),
+                    ..Settings::default()
+                },
+            }],
         }
     }
 

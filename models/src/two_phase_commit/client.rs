@@ -1,14 +1,19 @@
-//! The 2PC **client**: submits transactions one after another and retries each
-//! with the SAME id until it learns the outcome.
+//! The 2PC **client**: submits transactions, up to `in_flight` at once, and
+//! retries each with the SAME id until it learns the outcome.
 //!
-//! On its first start the client durably records its first transaction as
-//! pending (`submitted = 1`) and only then sends `Begin`. A `Retry` timer
-//! re-sends `Begin` for the pending transaction; the coordinator deduplicates by
-//! transaction id, so a retry is never a second transaction (unless the
-//! `retry-as-new-transaction` bug). On `Committed`/`Aborted` for the pending
-//! transaction the client durably records the outcome — together with the next
-//! transaction, if it runs two — and stops retrying once it knows every outcome,
-//! which is what lets a settled behaviour end.
+//! It submits transaction `x` only while `x < low + in_flight`, where `low` is
+//! the smallest transaction whose outcome it has not learned — the
+//! implementation's window of `CLIENT_PENDING_TXNS_MAX` consecutive ids. With
+//! `in_flight = 1` (the default) it runs its transactions one after another.
+//!
+//! On its first start the client durably records the transactions of its first
+//! window as submitted and only then sends a `Begin` for each. A `Retry` timer
+//! re-sends `Begin` for every pending transaction; the coordinator deduplicates
+//! by transaction id, so a retry is never a second transaction (unless the
+//! `retry-as-new-transaction` bug). On `Committed`/`Aborted` for a pending
+//! transaction the client durably records the outcome — together with the
+//! transactions the window now admits — and stops retrying once it knows every
+//! outcome, which is what lets a settled behaviour end.
 //!
 //! With `--coordinator-never-recovers` retries are bounded per incarnation
 //! ([`TwoPhaseCfg::retries_max`](super::TwoPhaseCfg::retries_max)): nobody can
@@ -22,8 +27,8 @@ use stateright::actor::{model_timeout, Id, Out};
 pub struct ClientStorage {
     /// Transactions `0..submitted` were submitted.
     pub submitted: Tx,
-    /// The outcomes learned, in order; the pending transaction is the one
-    /// submitted and not yet here.
+    /// The outcomes learned, sorted by transaction; the pending transactions
+    /// are the ones submitted and not here.
     pub outcomes: Vec<(TxId, Decision)>,
 }
 
@@ -37,9 +42,22 @@ pub struct ClientState {
 }
 
 impl ClientState {
-    /// The transaction submitted and not yet decided, if any.
-    pub fn pending(&self) -> Option<Tx> {
-        (usize::from(self.submitted) > self.outcomes.len()).then_some(self.submitted - 1)
+    /// Whether the outcome of transaction `x` is learned.
+    pub fn learned(&self, x: Tx) -> bool {
+        self.outcomes.iter().any(|(t, _)| t.tx == x)
+    }
+
+    /// The transactions submitted and not yet decided, in order.
+    pub fn pending(&self) -> impl Iterator<Item = Tx> + '_ {
+        (0..self.submitted).filter(|x| !self.learned(*x))
+    }
+
+    /// The smallest transaction whose outcome is not learned: the bottom of the
+    /// window.
+    fn low(&self) -> Tx {
+        (0..self.submitted)
+            .find(|x| !self.learned(*x))
+            .unwrap_or(self.submitted)
     }
 }
 
@@ -47,6 +65,7 @@ impl ClientState {
 pub struct Client {
     pub coordinator: Id,
     pub transactions: Tx,
+    pub in_flight: Tx,
     pub retries_max: Option<u8>,
 }
 
@@ -62,16 +81,29 @@ impl Client {
         self.retries_max.is_none_or(|max| s.retries < max)
     }
 
+    /// Submits every transaction the window admits; returns them.
+    fn admit(&self, s: &mut ClientState) -> std::ops::Range<Tx> {
+        let from = s.submitted;
+        let to = self
+            .transactions
+            .min(s.low().saturating_add(self.in_flight));
+        s.submitted = s.submitted.max(to);
+        from..s.submitted
+    }
+
     pub fn on_start(&self, storage: Option<&ClientStorage>, o: &mut Out<Node>) -> ClientState {
         let Some(stored) = storage else {
-            // Persist, then send: the submission is durable before it leaves.
-            let state = ClientState {
-                submitted: 1,
+            // Persist, then send: the submissions are durable before they leave.
+            let mut state = ClientState {
+                submitted: 0,
                 outcomes: Vec::new(),
                 retries: 0,
             };
+            let admitted = self.admit(&mut state);
             self.save(o, &state);
-            o.send(self.coordinator, Msg::Begin(0));
+            for x in admitted {
+                o.send(self.coordinator, Msg::Begin(x));
+            }
             o.set_timer(Timer::Retry, model_timeout());
             return state;
         };
@@ -80,7 +112,7 @@ impl Client {
             outcomes: stored.outcomes.clone(),
             retries: 0,
         };
-        if state.pending().is_some() && self.may_retry(&state) {
+        if state.pending().next().is_some() && self.may_retry(&state) {
             o.set_timer(Timer::Retry, model_timeout());
         }
         state
@@ -92,27 +124,32 @@ impl Client {
             Msg::Aborted(tx) => (tx, Decision::Abort),
             _ => return None,
         };
-        if s.pending() != Some(tx.tx) {
+        if tx.tx >= s.submitted || s.learned(tx.tx) {
             return None; // A duplicate or late outcome.
         }
         let mut next = s.clone();
-        next.outcomes.push((tx, decision));
-        if next.submitted < self.transactions {
-            // The outcome and the next submission in one save, then send.
-            next.submitted += 1;
+        let at = next.outcomes.partition_point(|(t, _)| t.tx < tx.tx);
+        next.outcomes.insert(at, (tx, decision));
+        let admitted = self.admit(&mut next);
+        if !admitted.is_empty() {
+            // The outcome and the next submissions in one save, then send.
             next.retries = 0;
             self.save(o, &next);
-            o.send(self.coordinator, Msg::Begin(next.submitted - 1));
+            for x in admitted {
+                o.send(self.coordinator, Msg::Begin(x));
+            }
             o.set_timer(Timer::Retry, model_timeout());
         } else {
             self.save(o, &next);
-            o.cancel_timer(Timer::Retry);
+            if next.pending().next().is_none() {
+                o.cancel_timer(Timer::Retry);
+            }
         }
         Some(next)
     }
 
     pub fn on_timeout(&self, s: &ClientState, o: &mut Out<Node>) -> Option<ClientState> {
-        let pending = s.pending()?;
+        s.pending().next()?;
         if !self.may_retry(s) {
             return None;
         }
@@ -120,7 +157,9 @@ impl Client {
         if self.retries_max.is_some() {
             next.retries += 1;
         }
-        o.send(self.coordinator, Msg::Begin(pending));
+        for x in s.pending() {
+            o.send(self.coordinator, Msg::Begin(x));
+        }
         if self.may_retry(&next) {
             o.set_timer(Timer::Retry, model_timeout());
         }

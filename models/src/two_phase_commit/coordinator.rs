@@ -5,12 +5,18 @@
 //!   answered with that outcome (dedup by transaction id); one being voted on is
 //!   ignored; a new one starts a round: the coordinator durably records it as
 //!   started FIRST, then sends `Prepare` to every participant and arms `Votes`.
-//!   It runs one transaction at a time: a new one waits (the client retries)
-//!   until every participant has acknowledged the previous decision — as
-//!   Kafka's transaction coordinator refuses a producer's next transaction
-//!   until the previous one's markers are written.
-//! - `Yes`/`No`: a `No`, or the `Votes` timer (a participant that never
-//!   answers), decides abort; a `Yes` from every participant decides commit.
+//!   It holds at most `in_flight` transactions at once (voting, or decided and
+//!   not yet acknowledged by every participant); a new one beyond that waits
+//!   (the client retries) — as the implementation's coordinator drops a
+//!   `Begin` beyond `COORDINATOR_TXNS_MAX`. With `in_flight = 1` (the default)
+//!   it runs one transaction at a time, as Kafka's transaction coordinator
+//!   refuses a producer's next transaction until the previous one's markers are
+//!   written.
+//! - `Yes`/`No`: a `No` decides abort; a `Yes` from every participant decides
+//!   commit. The `Votes` timer (a participant that never answers) aborts the
+//!   oldest round still being voted on, and is re-armed while others remain:
+//!   the implementation's vote deadlines expire in the order the rounds
+//!   started.
 //! - Deciding: append the decision to the durable log FIRST, then send it to
 //!   every participant and the outcome to the client, and arm `Resend`, which
 //!   re-sends the decision to every participant that has not acknowledged. The
@@ -18,7 +24,7 @@
 //! - A `Yes` for a transaction already decided is a prepared participant asking
 //!   for the outcome: the logged decision is sent to it again.
 //! - Recovery reads the log: every logged decision is re-sent until
-//!   acknowledged, and a started transaction without a logged decision is
+//!   acknowledged, and every started transaction without a logged decision is
 //!   aborted — presumed abort: the votes died with the crash, so the coordinator
 //!   logs Abort and sends it at once. The start record is what lets it: without
 //!   it a recovered coordinator would not know the transaction, and a client
@@ -27,15 +33,15 @@
 use super::{Decision, Mask, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, ROUNDS_MAX};
 use stateright::actor::{model_timeout, Id, Out};
 
-/// The coordinator's durable state: the round started last and the decisions,
-/// in the order taken.
+/// The coordinator's durable state: the rounds started and not yet decided, in
+/// the order started, and the decisions, in the order taken.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CoordinatorStorage {
-    pub started: Option<TxId>,
+    pub started: Vec<TxId>,
     pub log: Vec<(TxId, Decision)>,
 }
 
-/// The round being voted on.
+/// A round being voted on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Voting {
     pub tx: TxId,
@@ -56,12 +62,13 @@ pub struct Unacked {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CoordinatorState {
     /// The durable state as last saved.
-    pub started: Option<TxId>,
+    pub started: Vec<TxId>,
     pub log: Vec<(TxId, Decision)>,
-    pub voting: Option<Voting>,
+    /// The rounds being voted on, oldest first.
+    pub voting: Vec<Voting>,
     pub unacked: Vec<Unacked>,
-    /// `decision-not-logged` only: a decision sent and not yet logged.
-    pub unlogged: Option<(TxId, Decision)>,
+    /// `decision-not-logged` only: decisions sent and not yet logged.
+    pub unlogged: Vec<(TxId, Decision)>,
 }
 
 impl CoordinatorState {
@@ -69,11 +76,26 @@ impl CoordinatorState {
         self.log.iter().find(|(t, _)| *t == tx).map(|(_, d)| *d)
     }
 
-    /// Whether a new round must wait: one transaction at a time, until its
-    /// decision is logged (`decision-not-logged` logs late) and every
-    /// participant has acknowledged it.
-    fn busy(&self) -> bool {
-        self.voting.is_some() || self.unlogged.is_some() || !self.unacked.is_empty()
+    /// The transactions held: being voted on, decided and not yet logged
+    /// (`decision-not-logged` logs late), or not yet acknowledged by every
+    /// participant.
+    fn held(&self) -> usize {
+        let mut held: Vec<TxId> = self.voting.iter().map(|v| v.tx).collect();
+        held.extend(self.unlogged.iter().map(|(t, _)| *t));
+        held.extend(self.unacked.iter().map(|u| u.tx));
+        held.sort_unstable();
+        held.dedup();
+        held.len()
+    }
+
+    /// Whether a new round must wait: `in_flight` transactions are held.
+    fn busy(&self, in_flight: Tx) -> bool {
+        self.held() >= usize::from(in_flight)
+    }
+
+    /// The round being voted on for `tx`, by its position.
+    fn voting_on(&self, tx: TxId) -> Option<usize> {
+        self.voting.iter().position(|v| v.tx == tx)
     }
 
     /// The latest logged round of client transaction `tx`.
@@ -86,6 +108,8 @@ impl CoordinatorState {
 pub struct Coordinator {
     pub participants: u8,
     pub client: Id,
+    /// Transactions held at once (see [`CoordinatorState::held`]).
+    pub in_flight: Tx,
     pub variant: Variant,
 }
 
@@ -101,7 +125,7 @@ impl Coordinator {
 
     fn save(&self, o: &mut Out<Node>, s: &CoordinatorState) {
         o.save(NodeStorage::Coordinator(CoordinatorStorage {
-            started: s.started,
+            started: s.started.clone(),
             log: s.log.clone(),
         }));
     }
@@ -140,7 +164,7 @@ impl Coordinator {
         storage: Option<&CoordinatorStorage>,
         o: &mut Out<Node>,
     ) -> CoordinatorState {
-        let started = storage.and_then(|s| s.started);
+        let started = storage.map(|s| s.started.clone()).unwrap_or_default();
         let log = storage.map(|s| s.log.clone()).unwrap_or_default();
         let unacked: Vec<Unacked> = log
             .iter()
@@ -157,13 +181,13 @@ impl Coordinator {
             o.set_timer(Timer::Resend, model_timeout());
         }
         let mut state = CoordinatorState {
-            started,
+            started: started.clone(),
             log,
-            voting: None,
+            voting: Vec::new(),
             unacked,
-            unlogged: None,
+            unlogged: Vec::new(),
         };
-        if let Some(tx) = started.filter(|tx| state.logged(*tx).is_none()) {
+        for tx in started {
             // Started, undecided, its votes lost: presumed abort.
             let presumed = if self.variant == Variant::PresumeCommit {
                 Decision::Commit // The bug.
@@ -177,25 +201,29 @@ impl Coordinator {
 
     /// Record the round as started, then ask for votes.
     fn start(&self, s: &mut CoordinatorState, tx: TxId, o: &mut Out<Node>) {
-        s.voting = Some(Voting { tx, yes: 0 });
-        s.started = Some(tx);
+        s.voting.push(Voting { tx, yes: 0 });
+        s.started.push(tx);
         self.save(o, s);
         self.send_to(o, self.all(), Msg::Prepare(tx));
         o.set_timer(Timer::Votes, model_timeout());
     }
 
     /// Log, then send: the decision is durable before anyone hears of it —
-    /// except in `decision-not-logged`, which logs on a later `Log` timer.
+    /// except in `decision-not-logged`, which logs on a later `Log` timer. The
+    /// log entry replaces the round's start record in the same save.
     fn decide(&self, s: &mut CoordinatorState, tx: TxId, decision: Decision, o: &mut Out<Node>) {
-        if s.voting.is_some_and(|v| v.tx == tx) {
-            s.voting = None;
-            o.cancel_timer(Timer::Votes);
+        if let Some(at) = s.voting_on(tx) {
+            s.voting.remove(at);
+            if s.voting.is_empty() {
+                o.cancel_timer(Timer::Votes);
+            }
         }
         if self.variant == Variant::DecisionNotLogged {
-            s.unlogged = Some((tx, decision));
+            s.unlogged.push((tx, decision));
             o.set_timer(Timer::Log, model_timeout());
         } else {
             s.log.push((tx, decision));
+            s.started.retain(|t| *t != tx);
             self.save(o, s);
         }
         self.send_to(o, self.all(), self.decision_msg(tx, decision));
@@ -218,8 +246,8 @@ impl Coordinator {
         let mut next = s.clone();
         match msg {
             Msg::Begin(x) => {
-                if s.voting.is_some_and(|v| v.tx.tx == x)
-                    || s.unlogged.is_some_and(|(t, _)| t.tx == x)
+                if s.voting.iter().any(|v| v.tx.tx == x)
+                    || s.unlogged.iter().any(|(t, _)| t.tx == x)
                 {
                     return None; // In progress: the outcome will come.
                 }
@@ -230,7 +258,7 @@ impl Coordinator {
                     {
                         // The bug: a retry of a decided transaction runs again
                         // under a fresh id.
-                        if s.busy() {
+                        if s.busy(self.in_flight) {
                             return None;
                         }
                         self.start(
@@ -247,7 +275,7 @@ impl Coordinator {
                     Some(_) if self.variant == Variant::RetryUnanswered => return None,
                     Some((t, d)) => o.send(src, Self::outcome_msg(t, d)),
                     None => {
-                        if s.busy() {
+                        if s.busy(self.in_flight) {
                             return None; // The client retries.
                         }
                         self.start(&mut next, TxId { tx: x, round: 0 }, o);
@@ -263,7 +291,8 @@ impl Coordinator {
                 }
                 // Not being voted on: a late vote of a round decided but not
                 // yet logged (`decision-not-logged`) or of an earlier round.
-                let voting = s.voting.filter(|v| v.tx == tx)?;
+                let at = s.voting_on(tx)?;
+                let voting = s.voting[at];
                 let yes = voting.yes | (1 << p);
                 if yes == voting.yes {
                     return None;
@@ -271,11 +300,11 @@ impl Coordinator {
                 if yes == self.all() || self.variant == Variant::CommitOnFirstYes {
                     self.decide(&mut next, tx, Decision::Commit, o);
                 } else {
-                    next.voting = Some(Voting { tx, yes });
+                    next.voting[at].yes = yes;
                 }
             }
             Msg::No(tx) => {
-                s.voting.filter(|v| v.tx == tx)?;
+                s.voting_on(tx)?;
                 self.decide(&mut next, tx, Decision::Abort, o);
             }
             Msg::Ack(tx) => {
@@ -311,8 +340,12 @@ impl Coordinator {
         let mut next = s.clone();
         match timer {
             Timer::Votes => {
-                let voting = s.voting?;
-                self.decide(&mut next, voting.tx, Decision::Abort, o);
+                // The oldest round's deadline passes first.
+                let oldest = s.voting.first()?.tx;
+                self.decide(&mut next, oldest, Decision::Abort, o);
+                if !next.voting.is_empty() {
+                    o.set_timer(Timer::Votes, model_timeout());
+                }
             }
             Timer::Resend => {
                 if s.unacked.is_empty() {
@@ -325,8 +358,13 @@ impl Coordinator {
                 return None;
             }
             Timer::Log => {
-                let logged = next.unlogged.take()?;
-                next.log.push(logged);
+                if next.unlogged.is_empty() {
+                    return None;
+                }
+                for (tx, decision) in std::mem::take(&mut next.unlogged) {
+                    next.log.push((tx, decision));
+                    next.started.retain(|t| *t != tx);
+                }
                 self.save(o, &next);
             }
             _ => return None,

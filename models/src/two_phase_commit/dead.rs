@@ -17,7 +17,7 @@ use stateright::actor::Id;
 /// - An outcome (`Committed`/`Aborted`) for a transaction the client has
 ///   learned: the client ignores every outcome but its pending transaction's.
 /// - `No(t)` once the coordinator has logged `t`: the coordinator only counts
-///   votes for the round it is voting on, and it never votes on a logged `t`.
+///   votes for the rounds it is voting on, and it never votes on a logged `t`.
 /// - `Prepare(t)` to a participant that committed `t`: ignored. To one that
 ///   aborted `t`, once the coordinator has logged `t`: answered with `No(t)`,
 ///   which is dead.
@@ -51,7 +51,7 @@ pub(super) fn dead(cfg: &TwoPhaseCfg, s: &State, src: Id, dst: Id, msg: &Msg) ->
         let final_incarnation = cfg.coordinator_never_recovers || s.history.crashes >= cfg.crashes;
         let bit = 1 << (usize::from(p) - 1);
         final_incarnation
-            && (c.logged(t).is_some() || c.unlogged.is_some_and(|(u, _)| u == t))
+            && (c.logged(t).is_some() || c.unlogged.iter().any(|(u, _)| *u == t))
             && !c.unacked.iter().any(|u| u.tx == t && u.waiting & bit != 0)
     };
     let decision_dead = |p: Id, t: TxId| {

@@ -1,18 +1,21 @@
 //! # Two-phase commit with crash recovery, presumed abort and client retries
 //!
 //! One [`coordinator`], P [`participant`]s (default 3) and one [`client`] that
-//! runs one transaction, or two one after another (`--transactions 2`, so that
-//! late messages of the first can meet the second). The network loses and
+//! runs one transaction, or two (`--transactions 2`, so that late messages of
+//! the first can meet the second) — one after another, or both in flight at
+//! once (`--in-flight 2`, as the implementation runs up to 64 per client). The network loses and
 //! reorders messages; retransmission duplicates them; any actor may crash —
 //! losing its volatile state, keeping its storage — and recover
 //! (`--crashes`, default 1, in total per behaviour).
 //!
 //! The protocol, each rule persisting before it sends:
-//! 1. The client durably records its pending transaction, sends `Begin(x)` and
-//!    retries with the same id until it learns the outcome.
-//! 2. The coordinator starts a round — one at a time, once every participant has
-//!    acknowledged the previous decision: it durably records the round as
-//!    started, then sends `Prepare(t)` to every participant.
+//! 1. The client durably records its pending transactions (up to `in_flight`),
+//!    sends `Begin(x)` for each and retries with the same id until it learns
+//!    the outcome.
+//! 2. The coordinator starts a round — up to `in_flight` held at once (one at a
+//!    time by default, until every participant has acknowledged the previous
+//!    decision): it durably records the round as started, then sends
+//!    `Prepare(t)` to every participant.
 //! 3. A participant votes yes — durably recording `Prepared(t)` with the staged
 //!    effect first — or no (recording `Aborted(t)`).
 //! 4. All yes → commit; a no or the vote timer → abort. The coordinator appends
@@ -30,6 +33,9 @@
 //!   aborted at another.
 //! - `exactly-once` (always): no participant's durable ledger holds a client
 //!   transaction's effect twice.
+//! - `balance-bound` (always): with a balance bound set (two or more
+//!   transactions in flight), no participant's balance — one unit per applied
+//!   transaction — exceeds it.
 //! - `validity` (always): a transaction is committed anywhere only if every
 //!   participant voted yes for it — its durable log has `Prepared(t)`, or its
 //!   live state holds the (not yet durable) yes vote.
@@ -62,9 +68,10 @@
 //! and never recovers, `eventually-decided` fails; `eo check` shows it as the
 //! documented limitation row `coordinator-never-recovers`.
 //!
-//! **Refinement.** [`abstraction`] maps a state (for the first transaction) to a
-//! state of Gray and Lamport's TwoPhase ([`crate::two_phase_spec`]); the tests
-//! check that every reachable step maps to a spec step or a stutter.
+//! **Refinement.** [`abstraction`] maps a state and a transaction to a state of
+//! that transaction's instance of Gray and Lamport's TwoPhase
+//! ([`crate::two_phase_spec`]); the tests check that every reachable step maps,
+//! for every transaction, to a spec step or a stutter.
 //!
 //! **Symmetry.** Participants are interchangeable; [`representative`] sorts them
 //! by their whole projected state and rewrites ids consistently.
@@ -79,7 +86,7 @@ pub mod refinement;
 pub mod symmetry;
 pub mod variants;
 
-pub use entry::{TwoPhaseCommitEntry, ENTRY};
+pub use entry::{check_cfg, TwoPhaseCommitEntry, ENTRY};
 pub use refinement::{abstraction, refines_step};
 pub use symmetry::representative;
 pub use variants::{Variant, VariantDefaults};
@@ -103,6 +110,15 @@ pub const PARTICIPANTS_MAX: u32 = 5;
 /// [`Variant::defaults`]).
 pub const BUG_PARTICIPANTS: u8 = 2;
 pub const TRANSACTIONS_MAX: u32 = 2;
+/// Transactions the client may have in flight at once (`--in-flight`): at most
+/// every transaction it runs.
+pub const IN_FLIGHT_MAX: u32 = TRANSACTIONS_MAX;
+/// With two or more transactions in flight, each participant's account has room
+/// for one unit above its opening balance (every transaction credits one unit at
+/// every participant), so two in-flight transactions contend for it: a yes vote
+/// must count the postings already staged. One at a time, no bound is set (the
+/// implementation's `BALANCE_MAX` is far beyond any reachable balance).
+pub const CONCURRENT_BALANCE_MAX: u8 = 1;
 pub const CRASHES_MAX: u32 = 2;
 /// `retry-as-new-transaction`: rounds per client transaction (the bound that
 /// keeps the buggy coordinator's re-runs finite).
@@ -192,6 +208,17 @@ pub struct TwoPhaseCfg {
     pub crashes: u8,
     /// The coordinator may crash and never recovers; nobody else crashes.
     pub coordinator_never_recovers: bool,
+    /// Transactions the client keeps in flight at once: it submits transaction
+    /// `x` only once every transaction below `x - in_flight + 1` is learned (the
+    /// implementation's window of `CLIENT_PENDING_TXNS_MAX` consecutive ids).
+    /// The coordinator runs as many rounds at once, and a participant holds as
+    /// many prepared transactions (beyond that it votes no, as the
+    /// implementation's participant does at `PARTICIPANT_TXNS_MAX`).
+    pub in_flight: Tx,
+    /// The most units a participant's balance may hold (`None`: unbounded). Each
+    /// transaction credits one unit at every participant, so a balance is the
+    /// length of the participant's ledger.
+    pub balance_max: Option<u8>,
     pub variant: Variant,
 }
 
@@ -202,6 +229,8 @@ impl Default for TwoPhaseCfg {
             transactions: 1,
             crashes: 1,
             coordinator_never_recovers: false,
+            in_flight: 1,
+            balance_max: None,
             variant: Variant::Correct,
         }
     }
@@ -212,6 +241,12 @@ impl TwoPhaseCfg {
     /// against a coordinator that never recovers.
     pub fn retries_max(&self) -> Option<u8> {
         self.coordinator_never_recovers.then_some(RETRIES_BLOCKED)
+    }
+
+    /// The balance bound that goes with `in_flight` transactions in flight:
+    /// [`CONCURRENT_BALANCE_MAX`] when two or more run at once, none otherwise.
+    pub fn balance_max_for(in_flight: Tx) -> Option<u8> {
+        (in_flight > 1).then_some(CONCURRENT_BALANCE_MAX)
     }
 
     pub fn client_index(&self) -> usize {
@@ -371,6 +406,7 @@ impl TwoPhaseCfg {
             .actor(Node::Coordinator(Coordinator {
                 participants: self.participants,
                 client,
+                in_flight: self.in_flight,
                 variant: self.variant,
             }))
             .actors((0..self.participants).map(|_| {
@@ -378,11 +414,14 @@ impl TwoPhaseCfg {
                     coordinator,
                     variant: self.variant,
                     queries_max: retries_max,
+                    capacity: self.in_flight,
+                    balance_max: self.balance_max,
                 })
             }))
             .actor(Node::Client(Client {
                 coordinator,
                 transactions: self.transactions,
+                in_flight: self.in_flight,
                 retries_max,
             }))
             .init_network(Network::new_unordered_nonduplicating([]))

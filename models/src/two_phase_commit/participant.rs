@@ -9,8 +9,16 @@
 //!   with Stateright's `choose_random`). Yes: append `Prepared(t)` — the staged
 //!   effect — to the durable log FIRST, then send `Yes(t)` and arm `Query`. No:
 //!   append `Aborted(t)`, then send `No(t)` (a participant that has not voted yes
-//!   may abort alone). A participant still prepared for another transaction
-//!   holds its locks and votes no. A duplicate `Prepare` gets the same vote again.
+//!   may abort alone). A duplicate `Prepare` gets the same vote again.
+//! - It is not free to vote yes, and votes no, when it already holds `capacity`
+//!   prepared transactions (the client's `in_flight`; one at a time it is still
+//!   prepared for another transaction and holds its locks), or when the
+//!   transaction's posting — one unit credited — might not fit: its balance
+//!   (the length of its ledger), plus one unit for every transaction prepared
+//!   here and undecided, plus this one, must stay within `balance_max`. That is
+//!   the implementation's rule (`Participant::fits`): whichever of the staged
+//!   postings commit, no `Commit` can take the balance beyond the bound.
+//!   `vote-ignores-staged` forgets the staged postings.
 //! - `Commit(t)`: if prepared for `t`, append `Committed(t)` and apply the effect
 //!   to the ledger in one save — exactly once: a `Commit` for a transaction
 //!   already committed is a duplicate and is only acknowledged. A `Commit` for a
@@ -66,12 +74,23 @@ pub fn outcome(log: &[Record], tx: TxId) -> Option<Decision> {
     })
 }
 
-/// The transaction `log` is prepared for and has not decided.
-pub fn prepared(log: &[Record]) -> Option<TxId> {
-    log.iter().find_map(|r| match r {
+/// The transactions `log` is prepared for and has not decided, in the order
+/// prepared.
+pub fn prepared_all(log: &[Record]) -> impl Iterator<Item = TxId> + '_ {
+    log.iter().filter_map(|r| match r {
         Record::Prepared(t) if outcome(log, *t).is_none() => Some(*t),
         _ => None,
     })
+}
+
+/// The first transaction `log` is prepared for and has not decided.
+pub fn prepared(log: &[Record]) -> Option<TxId> {
+    prepared_all(log).next()
+}
+
+/// Whether `log` is prepared for `t` and has not decided it.
+pub fn is_prepared(log: &[Record], t: TxId) -> bool {
+    prepared_all(log).any(|p| p == t)
 }
 
 fn insert_sorted(v: &mut Vec<Tx>, tx: Tx) {
@@ -84,6 +103,17 @@ pub struct Participant {
     pub coordinator: Id,
     pub variant: Variant,
     pub queries_max: Option<u8>,
+    /// Prepared transactions held at once: the client's `in_flight`.
+    pub capacity: Tx,
+    /// The most units its balance may hold (see [`TwoPhaseCfg`](super::TwoPhaseCfg)).
+    pub balance_max: Option<u8>,
+}
+
+/// The key of the vote choice for `t`: its slot in the client's window. The
+/// transactions in flight at once are consecutive and at most `capacity`, so
+/// their slots differ; one at a time, every transaction has the same slot.
+fn vote_key(t: TxId, capacity: Tx) -> String {
+    format!("vote {}", t.tx % capacity.max(1))
 }
 
 impl Participant {
@@ -92,6 +122,26 @@ impl Participant {
             log: s.log.clone(),
             ledger: s.ledger.clone(),
         }));
+    }
+
+    /// Transactions held prepared: undecided `Prepared` records, and a yes vote
+    /// not yet durable (`vote-before-persist`).
+    fn held(&self, s: &ParticipantState) -> usize {
+        prepared_all(&s.log).count() + usize::from(s.unpersisted.is_some())
+    }
+
+    /// Whether a yes vote for one more transaction is allowed: below
+    /// `capacity`, and the posting fits whichever staged postings commit.
+    fn may_prepare(&self, s: &ParticipantState) -> bool {
+        let staged = if self.variant == Variant::VoteIgnoresStaged {
+            0 // The bug: only the balance counts.
+        } else {
+            self.held(s)
+        };
+        self.held(s) < usize::from(self.capacity)
+            && self
+                .balance_max
+                .is_none_or(|max| s.ledger.len() + staged < usize::from(max))
     }
 
     fn may_query(&self, s: &ParticipantState) -> bool {
@@ -146,16 +196,19 @@ impl Participant {
                 match outcome(&s.log, t) {
                     Some(Decision::Abort) => o.send(self.coordinator, Msg::No(t)),
                     Some(Decision::Commit) => return None,
-                    None if prepared(&s.log) == Some(t) || s.unpersisted == Some(t) => {
+                    None if is_prepared(&s.log, t) || s.unpersisted == Some(t) => {
                         o.send(self.coordinator, Msg::Yes(t))
                     }
-                    None if prepared(&s.log).is_some() || s.unpersisted.is_some() => {
-                        // Holding another transaction's locks: vote no.
+                    None if !self.may_prepare(s) => {
+                        // Full, or the posting might not fit: vote no.
                         next.log.push(Record::Aborted(t));
                         self.save(o, &next);
                         o.send(self.coordinator, Msg::No(t));
                     }
-                    None => o.choose_random("vote", vec![VoteChoice::Yes(t), VoteChoice::No(t)]),
+                    None => o.choose_random(
+                        vote_key(t, self.capacity),
+                        vec![VoteChoice::Yes(t), VoteChoice::No(t)],
+                    ),
                 }
                 if next == *s {
                     return None;
@@ -170,7 +223,7 @@ impl Participant {
                         self.save(o, &next);
                     }
                     Some(_) => {}
-                    None if prepared(&s.log) == Some(t) || s.unpersisted == Some(t) => {
+                    None if is_prepared(&s.log, t) || s.unpersisted == Some(t) => {
                         if next.unpersisted.take().is_some() {
                             o.cancel_timer(Timer::Persist);
                         }
@@ -178,7 +231,9 @@ impl Participant {
                         next.log.push(Record::Committed(t));
                         insert_sorted(&mut next.ledger, t.tx);
                         self.save(o, &next);
-                        o.cancel_timer(Timer::Query);
+                        if prepared(&next.log).is_none() {
+                            o.cancel_timer(Timer::Query);
+                        }
                     }
                     None => {
                         // Nothing staged to apply: the work is lost.
@@ -195,14 +250,14 @@ impl Participant {
             Msg::Abort(tag) => {
                 let t = self.resolve(s, tag)?;
                 if outcome(&s.log, t).is_none() {
-                    let was_prepared = prepared(&s.log) == Some(t);
+                    let was_prepared = is_prepared(&s.log, t);
                     next.log.push(Record::Aborted(t));
                     if next.unpersisted == Some(t) {
                         next.unpersisted = None;
                         o.cancel_timer(Timer::Persist);
                     }
                     self.save(o, &next);
-                    if was_prepared {
+                    if was_prepared && prepared(&next.log).is_none() {
                         o.cancel_timer(Timer::Query);
                     }
                 }
@@ -223,8 +278,9 @@ impl Participant {
         match choice {
             VoteChoice::Yes(t) => {
                 if outcome(&s.log, t).is_some()
-                    || prepared(&s.log).is_some()
+                    || is_prepared(&s.log, t)
                     || s.unpersisted.is_some()
+                    || !self.may_prepare(s)
                 {
                     return None;
                 }
@@ -245,7 +301,7 @@ impl Participant {
             }
             VoteChoice::No(t) => {
                 if outcome(&s.log, t).is_some()
-                    || prepared(&s.log) == Some(t)
+                    || is_prepared(&s.log, t)
                     || s.unpersisted == Some(t)
                 {
                     return None;
@@ -269,9 +325,14 @@ impl Participant {
             Timer::Query => {
                 let t = prepared(&s.log)?;
                 if self.variant == Variant::ParticipantTimeoutAbort {
-                    // The bug: tired of waiting, it aborts on its own.
+                    // The bug: tired of waiting, it aborts on its own (the
+                    // oldest prepared transaction; the timer is re-armed while
+                    // it holds others).
                     next.log.push(Record::Aborted(t));
                     self.save(o, &next);
+                    if prepared(&next.log).is_some() {
+                        self.arm_query(&next, o);
+                    }
                     return Some(next);
                 }
                 if !self.may_query(s) {
@@ -280,9 +341,12 @@ impl Participant {
                 if self.queries_max.is_some() {
                     next.queries += 1;
                 }
-                // Ask by re-sending the yes vote: the coordinator answers a vote
-                // for a decided transaction with the decision.
-                o.send(self.coordinator, Msg::Yes(t));
+                // Ask by re-sending the yes vote, for every transaction held:
+                // the coordinator answers a vote for a decided transaction with
+                // the decision.
+                for t in prepared_all(&s.log) {
+                    o.send(self.coordinator, Msg::Yes(t));
+                }
                 self.arm_query(&next, o);
             }
             Timer::Persist => {

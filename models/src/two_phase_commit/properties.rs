@@ -28,6 +28,15 @@ pub fn add(system: TwoPhaseCommit) -> TwoPhaseCommit {
                 .iter()
                 .all(|ledger| ledger.windows(2).all(|w| w[0] != w[1]))
         })
+        .property(Expectation::Always, "balance-bound", |m, s| {
+            // Each applied transaction credited one unit: a balance is the
+            // length of the ledger.
+            m.actors.cfg.balance_max.is_none_or(|max| {
+                participant_ledgers(m, s)
+                    .iter()
+                    .all(|ledger| ledger.len() <= usize::from(max))
+            })
+        })
         .property(Expectation::Always, "validity", |m, s| {
             let logs = participant_logs(m, s);
             logs.iter().all(|log| {

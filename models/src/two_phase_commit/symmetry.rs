@@ -39,7 +39,7 @@ pub fn representative(s: &State) -> State {
         msgs.sort_unstable();
         let bits: Vec<bool> = coordinator
             .map(|c| {
-                let mut b = vec![c.voting.is_some_and(|v| bit(v.yes, i))];
+                let mut b: Vec<bool> = c.voting.iter().map(|v| bit(v.yes, i)).collect();
                 b.extend(c.unacked.iter().map(|u| bit(u.waiting, i)));
                 b
             })
@@ -89,7 +89,7 @@ pub fn representative(s: &State) -> State {
         (0..n).map(|i| s.actor_states[slot(i)].clone()).collect();
     if let NodeState::Coordinator(c) = &*s.actor_states[0] {
         let mut c = c.clone();
-        if let Some(v) = c.voting.as_mut() {
+        for v in c.voting.iter_mut() {
             v.yes = map_mask(v.yes);
         }
         for u in c.unacked.iter_mut() {

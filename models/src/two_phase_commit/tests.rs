@@ -182,6 +182,81 @@ fn untagged_decision_lets_a_late_commit_decide_the_next_transaction() {
     assert!(steps.iter().any(|s| s.contains("(t?)")), "{steps:?}");
 }
 
+/// Two transactions in flight, each fitting the balance bound alone: a
+/// participant that does not count the other staged posting votes yes on both,
+/// both commit, and the balance exceeds its bound. Nothing else fails.
+#[test]
+fn vote_ignores_staged_breaks_the_balance_bound() {
+    let r = caught(Variant::VoteIgnoresStaged, &["balance-bound"]);
+    // Pinned: its row of the `eo check` table.
+    assert_eq!(r.unique_states, 228_960);
+    assert_eq!(r.config.get("in-flight").map(String::as_str), Some("2"));
+    assert_eq!(r.config.get("balance-max").map(String::as_str), Some("1"));
+    let steps = steps(&r, "balance-bound");
+    for vote in [
+        "participant 1 chooses Yes(t0)",
+        "participant 1 chooses Yes(t1)",
+    ] {
+        assert!(steps.iter().any(|s| s == vote), "{vote}: {steps:?}");
+    }
+    // Both prepared before either committed: the second yes comes before the
+    // first Commit is delivered.
+    let second_yes = steps
+        .iter()
+        .rposition(|s| s.contains("chooses Yes"))
+        .unwrap();
+    let first_commit = steps.iter().position(|s| s.contains(": Commit(")).unwrap();
+    assert!(second_yes < first_commit, "{steps:?}");
+}
+
+/// The same configuration with the correct protocol: the second posting is
+/// refused while the first is staged, and every property holds — progress
+/// included. Pinned: the concurrent configuration the tests check.
+#[test]
+fn the_correct_protocol_counts_staged_postings() {
+    let r = check_cfg(
+        concurrent_small(Variant::Correct),
+        false,
+        &RunOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.unique_states, 126_816);
+    assert!(r.all_ok(), "{:?}", r.failed());
+    assert_eq!(status(&r, "balance-bound"), Status::Holds);
+    assert_eq!(status(&r, "eventually-decided"), Status::Holds);
+}
+
+/// In the concurrent configuration the coordinator really votes on two
+/// transactions at once, and a participant with one posting staged votes no on
+/// the other (the staged posting leaves no room under the bound).
+#[test]
+fn two_transactions_are_voted_on_at_once() {
+    let model = concurrent_small(Variant::Correct).into_model();
+    let two_rounds = shortest_path(
+        &model,
+        |s| matches!(&*s.actor_states[0], NodeState::Coordinator(c) if c.voting.len() == 2),
+    );
+    assert!(two_rounds.is_some());
+    let t0 = TxId { tx: 0, round: 0 };
+    let t1 = TxId { tx: 1, round: 0 };
+    let refused = shortest_path(&model, |s| {
+        matches!(storage(s, 1), Some(NodeStorage::Participant(p))
+            if participant::is_prepared(&p.log, t0)
+                && p.log.contains(&participant::Record::Aborted(t1)))
+    })
+    .expect("a refusal while t0 is staged");
+    let steps: Vec<String> = refused
+        .into_actions()
+        .iter()
+        .map(|a| model.format_action(a))
+        .collect();
+    // No vote choice for t1: the refusal is forced, not chosen.
+    assert!(
+        !steps.iter().any(|s| s.contains("chooses No(t1)")),
+        "{steps:?}"
+    );
+}
+
 #[test]
 fn presume_commit_breaks_atomicity() {
     let r = caught(
@@ -267,19 +342,22 @@ fn walk(
     crate::walk::walk(model, visit)
 }
 
-/// A step of the actor model that maps to no TwoPhase step: the step, and the
-/// abstract states before and after it.
+/// A step of the actor model that maps to no TwoPhase step of one
+/// transaction's instance: the step, the transaction, and the abstract states
+/// before and after it.
 #[derive(Debug)]
 struct Unrefined {
     step: String,
+    tx: Tx,
     from: crate::two_phase_spec::TwoPhaseState,
     to: crate::two_phase_spec::TwoPhaseState,
 }
 
-/// Walks every reachable state of `cfg` and checks that each step maps to a
-/// TwoPhase step or a stutter under [`abstraction`]. Returns the first step
-/// that does not (in walk order), the number of states walked, and the
-/// distinct abstract states reached.
+/// Walks every reachable state of `cfg` and checks that each step maps, for
+/// every transaction, to a step or a stutter of that transaction's TwoPhase
+/// instance under [`abstraction`]. Returns the first step that does not (in
+/// walk order), the number of states walked, and the distinct abstract states
+/// reached (of any transaction).
 fn check_refinement(
     cfg: &TwoPhaseCfg,
 ) -> (
@@ -290,28 +368,34 @@ fn check_refinement(
     let rms = usize::from(cfg.participants);
     let spec = TwoPhaseSpec::new(rms);
     let model = cfg.clone().into_model();
+    let txs = 0..cfg.transactions;
     for s in model.init_states() {
-        assert_eq!(
-            abstraction(cfg, &s),
-            crate::two_phase_spec::TwoPhaseState::init(rms)
-        );
+        for x in txs.clone() {
+            assert_eq!(
+                abstraction(cfg, &s, x),
+                crate::two_phase_spec::TwoPhaseState::init(rms)
+            );
+        }
     }
     let mut abstract_states = HashSet::new();
     let mut unrefined = None;
     let seen = walk(&model, |s, step| {
-        let from = abstraction(cfg, s);
-        match step {
-            None => {
-                abstract_states.insert(from);
-            }
-            Some((action, next)) => {
-                let to = abstraction(cfg, next);
-                if unrefined.is_none() && !refines_step(&spec, &from, &to) {
-                    unrefined = Some(Unrefined {
-                        step: model.format_action(action),
-                        from,
-                        to,
-                    });
+        for x in txs.clone() {
+            let from = abstraction(cfg, s, x);
+            match step {
+                None => {
+                    abstract_states.insert(from);
+                }
+                Some((action, next)) => {
+                    let to = abstraction(cfg, next, x);
+                    if unrefined.is_none() && !refines_step(&spec, &from, &to) {
+                        unrefined = Some(Unrefined {
+                            step: model.format_action(action),
+                            tx: x,
+                            from,
+                            to,
+                        });
+                    }
                 }
             }
         }
@@ -349,6 +433,82 @@ fn refines_two_phase() {
     assert!(abstract_states.len() > 10);
 }
 
+/// The concurrent configuration of the tests: one participant, two
+/// transactions both in flight, no crash, balance bound 1 — the configuration
+/// `vote-ignores-staged` runs.
+fn concurrent_small(variant: Variant) -> TwoPhaseCfg {
+    let d = Variant::VoteIgnoresStaged.defaults();
+    assert_eq!((d.participants, d.transactions, d.in_flight), (1, 2, 2));
+    TwoPhaseCfg {
+        participants: d.participants,
+        transactions: d.transactions,
+        crashes: d.crashes,
+        in_flight: d.in_flight,
+        balance_max: TwoPhaseCfg::balance_max_for(d.in_flight),
+        variant,
+        ..TwoPhaseCfg::default()
+    }
+}
+
+/// `--config concurrent` is two transactions in flight, one crash, one
+/// participant, with the balance bound that goes with two in flight; a flag
+/// given explicitly wins.
+#[test]
+fn the_concurrent_configuration_resolves_to_two_in_flight() {
+    let settings = Settings {
+        config: Some("concurrent".into()),
+        ..Settings::default()
+    };
+    let (cfg, symmetry) = ENTRY.config(&settings).unwrap();
+    assert_eq!(
+        cfg,
+        TwoPhaseCfg {
+            participants: 1,
+            transactions: 2,
+            crashes: 1,
+            in_flight: 2,
+            balance_max: Some(CONCURRENT_BALANCE_MAX),
+            ..TwoPhaseCfg::default()
+        }
+    );
+    assert!(!symmetry);
+    let one_at_a_time = Settings {
+        in_flight: Some(1),
+        ..settings
+    };
+    let (cfg, _) = ENTRY.config(&one_at_a_time).unwrap();
+    assert_eq!((cfg.in_flight, cfg.balance_max), (1, None));
+}
+
+/// Per transaction, every step of the concurrent configuration maps to a step
+/// or a stutter of that transaction's TwoPhase instance.
+#[test]
+fn refines_two_phase_per_transaction_with_two_in_flight() {
+    let cfg = concurrent_small(Variant::VoteIgnoresStaged);
+    let cfg = TwoPhaseCfg {
+        variant: Variant::Correct,
+        ..cfg
+    };
+    let (unrefined, seen, abstract_states) = check_refinement(&cfg);
+    assert!(unrefined.is_none(), "{unrefined:#?}");
+    assert_eq!(seen, 126_816);
+    // One RM: working, prepared, committed, aborted, each with its messages.
+    println!(
+        "refinement, two in flight: {seen} actor states reach {} TwoPhase states",
+        abstract_states.len()
+    );
+    assert!(abstract_states.len() >= 5);
+}
+
+/// The limit of the refinement: TwoPhase has no balances, so the bug that
+/// breaks only the balance bound refines it, transaction by transaction. Only
+/// `balance-bound`, a property of the actor model, catches it.
+#[test]
+fn vote_ignores_staged_still_refines_two_phase() {
+    let (unrefined, _, _) = check_refinement(&concurrent_small(Variant::VoteIgnoresStaged));
+    assert!(unrefined.is_none(), "{unrefined:#?}");
+}
+
 /// The negative control: the refinement check is not vacuous. Each bug that
 /// breaks atomicity or validity of the first transaction has a step that maps
 /// to no TwoPhase step; the test names it with the abstract states around it.
@@ -369,9 +529,10 @@ fn refinement_fails_for_the_bugs_that_break_atomicity_or_validity() {
         let (unrefined, _, _) = check_refinement(&cfg);
         let u = unrefined.unwrap_or_else(|| panic!("{}: every step refines", variant.name()));
         println!(
-            "{}: step `{}` does not map to TwoPhase:\n  from {:?}\n  to   {:?}",
+            "{}: step `{}` does not map to TwoPhase (transaction {}):\n  from {:?}\n  to   {:?}",
             variant.name(),
             u.step,
+            u.tx,
             u.from,
             u.to
         );
@@ -398,6 +559,17 @@ fn bad_configurations_are_one_line_errors() {
         ..Settings::default()
     })
     .contains("--crashes 3 is out of range"));
+    assert!(err(Settings {
+        in_flight: Some(3),
+        transactions: Some(2),
+        ..Settings::default()
+    })
+    .contains("--in-flight 3 is out of range"));
+    assert!(err(Settings {
+        in_flight: Some(2),
+        ..Settings::default()
+    })
+    .contains("--in-flight 2 exceeds --transactions 1"));
     assert!(err(Settings {
         senders: Some(1),
         ..Settings::default()
@@ -447,6 +619,7 @@ fn removing_dead_messages_loses_nothing_a_property_sees() {
             crashes,
             coordinator_never_recovers: never_recovers,
             variant,
+            ..TwoPhaseCfg::default()
         };
         let reduced = cfg.clone().into_model();
         let mut kept = cfg.clone().into_model();

@@ -46,10 +46,17 @@ pub enum Variant {
     /// to rest. Every terminal state is decided, so an `eventually` checked at
     /// terminal states passes; only `progress` sees it.
     RetryUnanswered,
+    /// A participant checks a posting against its balance only, not against
+    /// the postings staged by its other prepared, undecided transactions. Each
+    /// of two transactions in flight fits alone; both are prepared, both
+    /// commit, and together they take the balance beyond its bound. Only
+    /// concurrency shows it: one at a time, nothing else is ever staged. Runs
+    /// two transactions in flight.
+    VoteIgnoresStaged,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 10] = [
+    pub const ALL: [Variant; 11] = [
         Variant::Correct,
         Variant::DecisionNotLogged,
         Variant::VoteBeforePersist,
@@ -60,6 +67,7 @@ impl Variant {
         Variant::PresumeCommit,
         Variant::UntaggedDecision,
         Variant::RetryUnanswered,
+        Variant::VoteIgnoresStaged,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +82,7 @@ impl Variant {
             Variant::PresumeCommit => "presume-commit",
             Variant::UntaggedDecision => "untagged-decision",
             Variant::RetryUnanswered => "retry-unanswered",
+            Variant::VoteIgnoresStaged => "vote-ignores-staged",
         }
     }
 
@@ -92,6 +101,7 @@ impl Variant {
             Variant::CommitOnFirstYes => Some("validity"),
             Variant::RetryAsNewTransaction | Variant::NoDedupOnCommit => Some("exactly-once"),
             Variant::RetryUnanswered => Some("eventually-decided"),
+            Variant::VoteIgnoresStaged => Some("balance-bound"),
         }
     }
 
@@ -103,11 +113,14 @@ impl Variant {
     /// bug does not need: `retry-as-new-transaction` runs one participant (the
     /// second application needs no other), `untagged-decision` runs no crash
     /// (a late decision needs only loss, retransmission and reordering).
+    /// `vote-ignores-staged` runs two transactions in flight at one participant
+    /// with no crash: two prepared postings at one account are all it needs.
     pub fn defaults(self) -> VariantDefaults {
         let base = VariantDefaults {
             participants: BUG_PARTICIPANTS,
             transactions: 1,
             crashes: 1,
+            in_flight: 1,
         };
         match self {
             Variant::Correct => VariantDefaults {
@@ -122,6 +135,12 @@ impl Variant {
                 transactions: 2,
                 crashes: 0,
                 ..base
+            },
+            Variant::VoteIgnoresStaged => VariantDefaults {
+                participants: 1,
+                transactions: 2,
+                crashes: 0,
+                in_flight: 2,
             },
             _ => base,
         }
@@ -153,6 +172,9 @@ impl Variant {
             Variant::RetryUnanswered => {
                 "a client's retry of a decided transaction is not answered; it retries forever"
             }
+            Variant::VoteIgnoresStaged => {
+                "a participant votes on a posting without counting the other staged postings"
+            }
         }
     }
 
@@ -161,10 +183,12 @@ impl Variant {
     }
 }
 
-/// A variant's default `--participants`, `--transactions` and `--crashes`.
+/// A variant's default `--participants`, `--transactions`, `--crashes` and
+/// `--in-flight`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VariantDefaults {
     pub participants: u8,
     pub transactions: Tx,
     pub crashes: u8,
+    pub in_flight: Tx,
 }
