@@ -13,7 +13,8 @@
 //! - `ack-retry/limit`: raw `write`s + one `fdatasync` per batch of the size the
 //!   exactly-once runs reached (records per sync), and one `fdatasync` per record.
 
-use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use eo_benches::ack_retry::{Mode, Rig};
 use eo_benches::latency::{add_to_report, write_report};
 use eo_benches::limits::{raw_batched, raw_record_len, raw_single};
@@ -34,16 +35,13 @@ const SENDERS: [usize; 2] = [1, 8];
 static BATCH: Mutex<Vec<f64>> = Mutex::new(Vec::new());
 
 fn run_mode(
-    c: &mut Criterion,
-    group: &str,
+    g: &mut BenchmarkGroup<'_, WallTime>,
     mode: Mode,
     senders: usize,
     window: u64,
     id: BenchmarkId,
 ) -> f64 {
     let mut rig = Rig::start(mode, senders).expect("the cluster starts");
-    let mut g = c.benchmark_group(group);
-    g.throughput(Throughput::Elements(1));
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let result = rig.run(iters, window).expect("the run completes");
@@ -57,7 +55,6 @@ fn run_mode(
             result.elapsed
         })
     });
-    g.finish();
     let (syncs, records) = rig.syncs_and_records();
     rig.stop()
         .expect("a clean stop, every message applied once");
@@ -66,36 +63,30 @@ fn run_mode(
 
 fn modes(c: &mut Criterion) {
     for senders in SENDERS {
-        let group = format!("ack-retry/senders-{senders}-window-{WINDOW}");
+        let name = format!("ack-retry/senders-{senders}-window-{WINDOW}");
+        let mut g = c.benchmark_group(&name);
+        g.throughput(Throughput::Elements(1));
         for mode in Mode::ALL {
-            let per_sync = run_mode(
-                c,
-                &group,
-                mode,
-                senders,
-                WINDOW,
-                BenchmarkId::from_parameter(mode.name()),
-            );
+            let id = BenchmarkId::from_parameter(mode.name());
+            let per_sync = run_mode(&mut g, mode, senders, WINDOW, id);
+            eprintln!("{name}/{}: {per_sync:.1} records per sync", mode.name());
             if mode == Mode::ExactlyOnce {
-                eprintln!("{group}/{}: {per_sync:.1} records per sync", mode.name());
                 BATCH.lock().unwrap().push(per_sync);
             }
         }
+        g.finish();
     }
 }
 
 fn windows(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ack-retry/window");
+    g.throughput(Throughput::Elements(1));
     for window in WINDOWS {
-        let per_sync = run_mode(
-            c,
-            "ack-retry/window",
-            Mode::ExactlyOnce,
-            1,
-            window,
-            BenchmarkId::new(Mode::ExactlyOnce.name(), window),
-        );
+        let id = BenchmarkId::new(Mode::ExactlyOnce.name(), window);
+        let per_sync = run_mode(&mut g, Mode::ExactlyOnce, 1, window, id);
         eprintln!("ack-retry/window/{window}: {per_sync:.1} records per sync");
     }
+    g.finish();
 }
 
 fn limit(c: &mut Criterion) {
@@ -136,4 +127,5 @@ fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     write_report().expect("the latency report is written");
+    eo_benches::latency::write_histogram_svgs().expect("the latency plots are written");
 }

@@ -79,4 +79,5 @@ fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     write_report().expect("the latency report is written");
+    eo_benches::latency::write_histogram_svgs().expect("the latency plots are written");
 }

@@ -84,7 +84,7 @@ SQL
 for C in 1 4 16; do
   "${PSQL[@]}" -c "truncate processed; update account set balance = 0; checkpoint;"
   (cd "$WORK" && rm -f pgbench_log.* && pgbench -n -h 127.0.0.1 -p "$PG_PORT" -U postgres \
-     -f "$WORK/consume.sql" -c "$C" -j "$C" -t $(( (N + C - 1) / C )) -l >"$WORK/pgbench.out" 2>&1)
+     -f "$WORK/consume.sql" -c "$C" -j "$C" -t $(( (N + C - 1) / C )) -l postgres >"$WORK/pgbench.out" 2>&1) || { cat "$WORK/pgbench.out" >&2; exit 1; }
   TPS=$(awk '/^tps/{print $3; exit}' "$WORK/pgbench.out")
   APPLIED=$("${PSQL[@]}" -At -c "select sum(balance) from account")
   read -r P50 P99 < <(cat "$WORK"/pgbench_log.* | awk '{print $3}' | sort -n |

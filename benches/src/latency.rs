@@ -139,6 +139,59 @@ pub fn write_report() -> std::io::Result<()> {
     std::fs::write(&path, serde_json::to_vec_pretty(&all)?)
 }
 
+/// Writes one SVG bar chart of the latency distribution per series of this
+/// process, next to [`report_path`] (`eo-latency-<series>.svg`).
+pub fn write_histogram_svgs() -> std::io::Result<()> {
+    let report = REPORT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = report_path().with_file_name("eo-latency");
+    std::fs::create_dir_all(&dir)?;
+    for (name, latencies) in report.iter() {
+        let (Some(summary), histogram) = (latencies.summary(), latencies.histogram()) else {
+            continue;
+        };
+        let file = dir.join(format!("{}.svg", name.replace('/', "_")));
+        std::fs::write(file, histogram_svg(name, &summary, &histogram))?;
+    }
+    Ok(())
+}
+
+/// A bar per log-scale bucket: x is the bucket's upper bound in µs, y its share.
+fn histogram_svg(name: &str, s: &Summary, histogram: &[(u32, usize)]) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 240.0;
+    const PAD: f64 = 40.0;
+    let total: usize = histogram.iter().map(|(_, n)| n).sum();
+    let most = histogram.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    let bar = (W - 2.0 * PAD) / histogram.len().max(1) as f64;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{PAD}\" y=\"16\">{name}: latency distribution, {} messages; p50 {} us, p99 {} us, max {} us</text>\n",
+        total, s.p50_us, s.p99_us, s.max_us
+    );
+    for (i, (bound, n)) in histogram.iter().enumerate() {
+        let h = (H - 2.0 * PAD) * *n as f64 / most as f64;
+        let x = PAD + i as f64 * bar;
+        out += &format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#4a7ab5\"><title>&lt;= {bound} us: {n}</title></rect>\n",
+            H - PAD - h,
+            (bar - 1.0).max(1.0)
+        );
+        if i % 4 == 0 {
+            out += &format!(
+                "<text x=\"{x:.1}\" y=\"{:.1}\">{bound}</text>\n",
+                H - PAD + 14.0
+            );
+        }
+    }
+    out += &format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\">latency, us (log scale, bucket upper bounds)</text>\n</svg>\n",
+        W / 2.0 - 100.0,
+        H - 8.0
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

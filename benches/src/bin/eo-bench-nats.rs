@@ -39,6 +39,8 @@ type Result<T> = std::result::Result<T, String>;
 /// One message from the server.
 struct Incoming {
     subject: String,
+    /// The subscription it arrived on.
+    sid: String,
     reply: Option<String>,
     headers: Vec<u8>,
     payload: Vec<u8>,
@@ -155,6 +157,7 @@ impl Conn {
                     let payload = self.bytes(n)?;
                     return Ok(Incoming {
                         subject: parts[1].to_string(),
+                        sid: parts[2].to_string(),
                         reply: (parts.len() == 5).then(|| parts[3].to_string()),
                         headers: Vec::new(),
                         payload,
@@ -170,6 +173,7 @@ impl Conn {
                     let payload = all.split_off(h);
                     return Ok(Incoming {
                         subject: parts[1].to_string(),
+                        sid: parts[2].to_string(),
                         reply: (parts.len() == 6).then(|| parts[3].to_string()),
                         headers: all,
                         payload,
@@ -275,7 +279,8 @@ fn consumer(
     let mut acking: HashMap<String, u64> = HashMap::new();
     while confirmed < n {
         let m = c.next()?;
-        if m.subject == "_INBOX.eobench.pull" {
+        // Pulled messages keep their own subject: tell them by subscription.
+        if m.sid == "1" {
             let status = m.headers.starts_with(b"NATS/1.0 4");
             if !status {
                 let id: u64 = std::str::from_utf8(m.payload.get(..20).unwrap_or_default())
