@@ -295,3 +295,32 @@ fn bad_options_are_one_line_errors() {
         );
     }
 }
+
+#[test]
+fn a_bad_manifest_is_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (manifest, needle) in [
+        ("not json", "is not a run manifest"),
+        (
+            r#"{"protocol":"paxos","nodes":[],"items":1}"#,
+            "unknown protocol",
+        ),
+        (
+            r#"{"protocol":"ack-retry","nodes":[{"id":1,"role":"leader","peers":[],"participants":[],"workload":null}],"items":1}"#,
+            "unknown role",
+        ),
+        (
+            r#"{"protocol":"ack-retry","nodes":[{"id":2,"role":"sender","peers":[],"participants":[],"workload":18446744073709551615}],"items":1}"#,
+            "workload above",
+        ),
+    ] {
+        std::fs::write(tmp.path().join("run.json"), manifest).unwrap();
+        let out = verify(tmp.path());
+        assert_eq!(out.status.code(), Some(2), "{manifest}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("eo: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ use super::CommonArgs;
 use crate::UsageError;
 use eo_impl::core::NodeId;
 use eo_impl::runtime::store::RoleKind;
+use eo_impl::runtime::workload::WORKLOAD_ITEMS_MAX;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -60,8 +61,9 @@ pub struct NodePlan {
 }
 
 impl NodePlan {
+    /// The role ([`Plan::check`] made sure it parses; a sender if not).
     pub fn role(&self) -> RoleKind {
-        self.role.parse().expect("plans name only known roles")
+        self.role.parse().unwrap_or(RoleKind::Sender)
     }
 
     /// The node's directory name: `ROLE-ID`.
@@ -152,6 +154,24 @@ impl Plan {
             items: transactions,
             seed: 0,
         }
+    }
+
+    /// Checks a plan read back from a manifest: a known protocol, known roles,
+    /// workloads within the generator's bound.
+    pub fn check(&self) -> Result<(), String> {
+        if !matches!(self.protocol.as_str(), "ack-retry" | "two-phase-commit") {
+            return Err(format!("unknown protocol {:?}", self.protocol));
+        }
+        for node in &self.nodes {
+            node.role.parse::<RoleKind>()?;
+            if node.workload.is_some_and(|n| n > WORKLOAD_ITEMS_MAX) {
+                return Err(format!(
+                    "node {} has a workload above {WORKLOAD_ITEMS_MAX} items",
+                    node.id
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The workload seed passed to every node.
@@ -282,14 +302,23 @@ pub fn execute(mut plan: Plan, common: &CommonArgs) -> Result<ExitCode, UsageErr
         );
     }
     install_signal_handlers();
-    let mut supervisor = Supervisor::new(&plan, &dir, common)?;
+    let mut supervisor = match Supervisor::new(&plan, &dir, common) {
+        Ok(supervisor) => supervisor,
+        Err(error) => {
+            if temporary {
+                let _ = fs::remove_dir_all(&dir);
+            }
+            return Err(error);
+        }
+    };
     let outcome = supervisor.run(common);
     let stop_forced = supervisor.stop_all();
     let (links, mut summary) = supervisor.finish();
     let proxy = links.stop();
     summary.proxy = proxy;
     summary.stop_forced = stop_forced;
-    let outcome = outcome?;
+    let outcome = outcome
+        .map_err(|UsageError(m)| UsageError(format!("{m}; data kept in {}", dir.display())))?;
     summary.timed_out = outcome == Outcome::TimedOut;
     if outcome == Outcome::Interrupted {
         eprintln!(

@@ -147,6 +147,8 @@ pub fn rerun(dir: &Path, json: bool) -> Result<ExitCode, UsageError> {
         .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
     let plan: Plan = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("{} is not a run manifest: {e}", path.display())))?;
+    plan.check()
+        .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let verdict = verify(dir, &plan).map_err(UsageError)?;
     if json {
         println!(
