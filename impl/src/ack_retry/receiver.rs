@@ -60,6 +60,11 @@ pub struct Receiver {
     ready: Ready<ReceiverRecord, Msg, ReceiverEvent>,
     now: Time,
     stats: ReceiverStats,
+    /// Benchmark-only (feature `bench-baseline`): duplicates are applied again,
+    /// as an at-least-once receiver would. Off unless set; never for real use
+    /// (a log with a duplicate `Applied` does not recover: `AppliedTwice`).
+    #[cfg(feature = "bench-baseline")]
+    at_least_once: bool,
 }
 
 /// What the receiver knows of one sender.
@@ -165,7 +170,25 @@ impl Receiver {
             ready: Ready::default(),
             now: Time::ZERO,
             stats: ReceiverStats::default(),
+            #[cfg(feature = "bench-baseline")]
+            at_least_once: false,
         }
+    }
+
+    /// Benchmark-only (feature `bench-baseline`): with `on`, the receiver skips
+    /// its duplicate check and applies every data message in the window, the
+    /// at-least-once baseline that measures what deduplication costs.
+    #[cfg(feature = "bench-baseline")]
+    pub fn set_at_least_once(&mut self, on: bool) {
+        self.at_least_once = on;
+    }
+
+    /// False only for the benchmark's at-least-once baseline.
+    fn deduplicates(&self) -> bool {
+        #[cfg(feature = "bench-baseline")]
+        return !self.at_least_once;
+        #[cfg(not(feature = "bench-baseline"))]
+        true
     }
 
     /// Rebuilds a receiver from its log: an optional snapshot, then the records
@@ -457,6 +480,7 @@ impl Receiver {
             let amount = transfer.amount;
             return self.reject(ReceiverError::AmountOutOfRange { from, amount }, from, seq);
         }
+        let deduplicates = self.deduplicates();
         let verdict = match self.senders.get(&from) {
             None => Verdict::Expired,
             Some(e) if incarnation > e.granted => {
@@ -469,7 +493,9 @@ impl Receiver {
                 return self.reject(error, from, seq);
             }
             Some(e) if !e.admits(incarnation) => Verdict::Expired,
-            Some(e) if e.dedup.incarnation == incarnation && e.dedup.contains(seq) => {
+            Some(e)
+                if deduplicates && e.dedup.incarnation == incarnation && e.dedup.contains(seq) =>
+            {
                 Verdict::Duplicate
             }
             Some(e) => {
@@ -528,7 +554,10 @@ impl Receiver {
                 if incarnation > entry.dedup.incarnation {
                     entry.dedup = Dedup::fresh(incarnation); // fences the older ones
                 }
-                entry.dedup.insert(seq);
+                // Only the at-least-once baseline re-applies a seq already marked.
+                if deduplicates || !entry.dedup.contains(seq) {
+                    entry.dedup.insert(seq);
+                }
                 entry.last_active = now;
                 let hwm = entry.dedup.hwm;
                 // One record carries the effect and the dedup update; the ack follows it.

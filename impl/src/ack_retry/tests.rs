@@ -234,6 +234,28 @@ fn duplicates_are_acknowledged_but_not_applied() {
     assert_eq!(p.balance(), 7);
 }
 
+/// The benchmark-only at-least-once baseline (feature `bench-baseline`) is off
+/// unless set, and when set it is exactly the bug dedup prevents: a duplicate is
+/// applied again.
+#[cfg(feature = "bench-baseline")]
+#[test]
+fn the_at_least_once_baseline_is_off_by_default_and_applies_duplicates_when_set() {
+    use crate::runtime::node::{NodeConfig, RoleConfig};
+    let config = NodeConfig::new(2, RoleConfig::Receiver, "unused".into());
+    assert!(!config.at_least_once, "off unless a benchmark sets it");
+
+    let mut p = Pair::new();
+    p.receiver.set_at_least_once(true);
+    p.submit(7);
+    let copy = p.to_receiver[0];
+    p.to_receiver.push_back(copy);
+    p.deliver_to_receiver();
+    p.deliver_to_receiver();
+    assert_eq!(p.applied, [1, 1], "the duplicate is applied again");
+    assert_eq!(p.receiver.stats().duplicates, 0);
+    assert_eq!(p.balance(), 14);
+}
+
 #[test]
 fn reordering_within_the_window_applies_each_once_and_advances_the_hwm() {
     let mut p = Pair::new();

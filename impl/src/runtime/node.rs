@@ -163,6 +163,10 @@ pub struct NodeConfig {
     pub trace: Option<PathBuf>,
     /// Seeds the transport's backoff jitter.
     pub seed: u64,
+    /// Benchmark-only (feature `bench-baseline`, default false): a receiver
+    /// applies duplicates again (the at-least-once baseline). Ignored by other roles.
+    #[cfg(feature = "bench-baseline")]
+    pub at_least_once: bool,
 }
 
 impl NodeConfig {
@@ -179,6 +183,8 @@ impl NodeConfig {
             cluster_key: None,
             trace: None,
             seed: 0,
+            #[cfg(feature = "bench-baseline")]
+            at_least_once: false,
         }
     }
 
@@ -460,6 +466,9 @@ where
         })
     }
     fn role_kind(&self) -> RoleKind;
+    /// Benchmark-only: see [`NodeConfig::at_least_once`].
+    #[cfg(feature = "bench-baseline")]
+    fn set_at_least_once(&mut self, _on: bool) {}
 }
 
 impl Driven for Sender {
@@ -515,6 +524,10 @@ impl Driven for Receiver {
     }
     fn role_kind(&self) -> RoleKind {
         RoleKind::Receiver
+    }
+    #[cfg(feature = "bench-baseline")]
+    fn set_at_least_once(&mut self, on: bool) {
+        Receiver::set_at_least_once(self, on);
     }
 }
 
@@ -756,7 +769,10 @@ where
     let records: Vec<C::Record> = recovered.decode()?;
     let record_count = records.len();
     let nonce: u64 = rand::rng().random();
-    let core = C::build(id, &config.role, Time::ZERO, records, nonce)?;
+    #[allow(unused_mut)] // mutated only with the feature `bench-baseline`
+    let mut core = C::build(id, &config.role, Time::ZERO, records, nonce)?;
+    #[cfg(feature = "bench-baseline")]
+    core.set_at_least_once(config.at_least_once);
 
     let listener = TcpListener::bind(config.listen).map_err(|source| StartError::Bind {
         addr: config.listen,

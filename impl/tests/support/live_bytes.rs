@@ -1,5 +1,5 @@
 //! A global allocator that counts live heap bytes and their high-water mark,
-//! shared by the recovery-memory test and the `wal_measure` example
+//! shared by the recovery-memory test and the log benchmark (`benches/benches/log.rs`)
 //! (`#[path]`-included: it counts every thread of the binary that includes it).
 
 use std::alloc::{GlobalAlloc, Layout, System};
