@@ -1,0 +1,120 @@
+//! `ack-retry` in the catalogue: flags, properties and rows as `eo list` shows
+//! them, and the configuration read from the command line.
+
+use super::{
+    AckRetryCfg, NetworkKind, Variant, CRASHES_MAX, MESSAGES_MAX, MESSAGES_TOTAL_MAX, SENDERS_MAX,
+};
+use crate::catalog::{
+    bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
+};
+use crate::check::{run, Report, RunLabel, RunOptions};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// `ack-retry` in the catalogue.
+pub struct AckRetryEntry;
+
+pub static ENTRY: AckRetryEntry = AckRetryEntry;
+
+impl AckRetryEntry {
+    /// Reads and validates the configuration from command-line settings.
+    pub fn config(&self, settings: &Settings) -> Result<AckRetryCfg, ConfigError> {
+        let info = self.info();
+        info.refuse_unknown_flags(settings)?;
+        let variant = info.variant(settings)?.name;
+        let defaults = AckRetryCfg::default();
+        let senders = bounded(
+            settings.senders,
+            "senders",
+            defaults.senders.into(),
+            1,
+            SENDERS_MAX,
+        )?;
+        let messages = bounded(
+            settings.messages,
+            "messages",
+            defaults.messages.into(),
+            1,
+            MESSAGES_MAX,
+        )?;
+        if u32::from(senders) * u32::from(messages) > MESSAGES_TOTAL_MAX {
+            return Err(ConfigError(format!(
+                "--senders {senders} --messages {messages} is too large to check exhaustively \
+                 (at most {MESSAGES_TOTAL_MAX} messages in all)"
+            )));
+        }
+        let crashes = bounded(
+            settings.crashes,
+            "crashes",
+            defaults.crashes.into(),
+            0,
+            CRASHES_MAX,
+        )?;
+        let network = match &settings.network {
+            Some(n) => NetworkKind::parse(n)?,
+            None => defaults.network,
+        };
+        let cfg = AckRetryCfg {
+            senders,
+            messages,
+            window: defaults.window,
+            in_flight: defaults.in_flight,
+            crashes,
+            network,
+            variant: Variant::parse(variant).expect("catalogue names parse"),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl ModelEntry for AckRetryEntry {
+    fn info(&self) -> ModelInfo {
+        let d = AckRetryCfg::default();
+        ModelInfo {
+            name: "ack-retry",
+            about: "at-least-once delivery with a durable outbox, plus receiver dedup saved atomically with the effect",
+            flags: vec![
+                FlagInfo { name: "senders", default: d.senders.to_string(), help: "number of senders" },
+                FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender" },
+                FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor" },
+                FlagInfo { name: "network", default: d.network.name().into(), help: "unordered | unordered-dup | ordered (all lossy)" },
+            ],
+            properties: vec![
+                PropertyInfo { name: "exactly-once", expectation: "always", about: "no message id appears twice in the receiver's durable ledger" },
+                PropertyInfo { name: "no-loss", expectation: "always", about: "a message its sender stopped retrying is in the receiver's durable ledger" },
+                PropertyInfo { name: "no-phantom", expectation: "always", about: "only durably submitted messages are applied" },
+                PropertyInfo { name: "within-window", expectation: "always", about: "the receiver never refused a message beyond its window" },
+                PropertyInfo { name: "all-delivered", expectation: "sometimes", about: "a state with every message applied is reachable" },
+                PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a state at rest with every message submitted and applied is reachable" },
+            ],
+            variants: Variant::ALL
+                .into_iter()
+                .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
+                .collect(),
+        }
+    }
+
+    fn check(&self, settings: &Settings, opts: &RunOptions) -> Result<Report, ConfigError> {
+        let cfg = self.config(settings)?;
+        let label = RunLabel {
+            model: "ack-retry".into(),
+            variant: cfg.variant.name().into(),
+            config: BTreeMap::from([
+                ("senders".to_string(), cfg.senders.to_string()),
+                ("messages".to_string(), cfg.messages.to_string()),
+                ("window".to_string(), cfg.window.to_string()),
+                ("in-flight".to_string(), cfg.sender_in_flight().to_string()),
+                ("crashes".to_string(), cfg.crashes.to_string()),
+                ("network".to_string(), cfg.network.name().to_string()),
+            ]),
+            not_checked: Vec::new(),
+        };
+        run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
+        let cfg = self.config(settings)?;
+        crate::catalog::serve(cfg.into_model(), None, address)
+    }
+}
