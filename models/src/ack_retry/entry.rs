@@ -59,6 +59,7 @@ impl AckRetryEntry {
             messages,
             window: defaults.window,
             in_flight: defaults.in_flight,
+            disk_losses: defaults.disk_losses,
             crashes,
             network,
             variant: Variant::parse(variant).expect("catalogue names parse"),

@@ -48,6 +48,8 @@ pub const MESSAGES_TOTAL_MAX: u32 = 8;
 pub const CRASHES_MAX: u32 = 3;
 /// The largest receiver window `W` and sender in-flight bound `F` (in messages).
 pub const WINDOW_MAX: u32 = 4;
+/// The most disk losses per sender.
+pub const DISK_LOSSES_MAX: u32 = 2;
 
 /// A set of sequence numbers below 8, printed as `{1, 2}`.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,48 +100,73 @@ impl fmt::Debug for Seqs {
     }
 }
 
-/// A message's identity: its sender and the sender's number for it. Printed as
-/// `s0#1`.
+/// An application message's identity: its sender and the application's number
+/// for it (1, 2, …), printed `s0#1`. A ghost: the protocol never reads it. It
+/// equals the seq while the sender never lost its disk; after a disk loss the
+/// new incarnation's seq 1 carries the application's next number, which is how
+/// the properties tell it from the old incarnation's seq 1.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MsgId {
     pub sender: u8,
-    pub seq: Seq,
+    pub msg: u8,
 }
 
 impl fmt::Debug for MsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}#{}", self.sender, self.seq)
+        write!(f, "s{}#{}", self.sender, self.msg)
     }
 }
+
+/// A sender's incarnation: its life between two empty disks, granted by the
+/// receiver, only growing. 0 is the incarnation every sender is installed with
+/// (the implementation asks for its first one too; the model grants it at
+/// install time, which changes nothing the properties see and keeps the
+/// configurations without disk loss as small as before).
+pub type Inc = u8;
 
 /// Wire messages. The sender of a `Data` is the envelope's source.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
-    Data(Seq),
-    /// `seq` is applied, and so is every seq `<= hwm` (the receiver's
-    /// high-water mark for this sender when it answered).
-    Ack {
-        hwm: Seq,
-        seq: Seq,
-    },
+    /// Message `seq` of incarnation `inc`; `msg` is the ghost application
+    /// number (see [`MsgId`]), never read by the receiver's decisions.
+    Data { inc: Inc, seq: Seq, msg: u8 },
+    /// `seq` of incarnation `inc` is applied, and so is every seq `<= hwm` (the
+    /// receiver's high-water mark for it when it answered).
+    Ack { inc: Inc, hwm: Seq, seq: Seq },
+    /// A sender without an incarnation asks for one; `nonce` tells this boot's
+    /// request from an earlier boot's.
+    NewIncarnation { nonce: u8 },
+    /// The answer to the request with `nonce`.
+    Granted { nonce: u8, inc: Inc },
+    /// Data of incarnation `inc` is refused: a newer incarnation of its sender
+    /// has sent data (the old one is fenced).
+    Expired { inc: Inc },
 }
 
 impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Msg::Data(seq) => write!(f, "Data({seq})"),
-            Msg::Ack { hwm, seq } => write!(f, "Ack({seq}, hwm {hwm})"),
+        match *self {
+            Msg::Data { inc: 0, seq, msg } if msg == seq => write!(f, "Data({seq})"),
+            Msg::Data { inc: 0, seq, msg } => write!(f, "Data({seq}, msg {msg})"),
+            Msg::Data { inc, seq, msg } => write!(f, "Data({seq}, inc {inc}, msg {msg})"),
+            Msg::Ack { inc: 0, hwm, seq } => write!(f, "Ack({seq}, hwm {hwm})"),
+            Msg::Ack { inc, hwm, seq } => write!(f, "Ack({seq}, hwm {hwm}, inc {inc})"),
+            Msg::NewIncarnation { nonce } => write!(f, "NewIncarnation(nonce {nonce})"),
+            Msg::Granted { nonce, inc } => write!(f, "Granted(inc {inc}, nonce {nonce})"),
+            Msg::Expired { inc } => write!(f, "Expired(inc {inc})"),
         }
     }
 }
 
 /// Timers. `Submit` is the sender's application handing it the next message;
-/// `Retry` is the sender's retransmission timer; the others are the second step
-/// of a split bug variant.
+/// `Retry` is the sender's retransmission timer (of its outbox, or of its
+/// request for an incarnation); `DiskLoss` is the fault "the sender loses its
+/// disk"; the others are the second step of a split bug variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     Submit,
     Retry,
+    DiskLoss,
     /// `send-before-persist` (sender) and `ack-before-persist` (receiver): the
     /// save that should have come first.
     Persist,
@@ -196,6 +223,8 @@ pub struct AckRetryCfg {
     /// `in-flight-beyond-window` sends `W + 1`).
     pub in_flight: Seq,
     pub crashes: u8,
+    /// How many times each sender may lose its disk (0: never).
+    pub disk_losses: u8,
     pub network: NetworkKind,
     pub variant: Variant,
 }
@@ -208,6 +237,7 @@ impl Default for AckRetryCfg {
             window: 2,
             in_flight: 2,
             crashes: 1,
+            disk_losses: 0,
             network: NetworkKind::Unordered,
             variant: Variant::Correct,
         }
@@ -361,6 +391,7 @@ impl AckRetryCfg {
                     receiver,
                     messages: self.messages,
                     in_flight: self.sender_in_flight(),
+                    disk_losses: self.disk_losses,
                     variant: self.variant,
                 })
             }))

@@ -52,10 +52,20 @@ pub enum Variant {
     /// The high-water mark is durable but the window of seqs applied above it is
     /// not: a recovered receiver applies a seq of its forgotten window again.
     VolatileWindow,
+    /// A sender that lost its disk restarts at seq 1 under its old identity
+    /// instead of asking for a new incarnation (the review finding of issue 9):
+    /// its new messages reuse the old messages' seqs and are acknowledged as
+    /// duplicates, never applied.
+    NoEpoch,
+    /// The receiver starts afresh for any incarnation other than the one its
+    /// dedup state belongs to — older ones included — instead of fencing the
+    /// older ones: a zombie of the old incarnation (a retransmission still in
+    /// flight) is applied again.
+    StaleEpochAccepted,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 13] = [
+    pub const ALL: [Variant; 15] = [
         Variant::Correct,
         Variant::NoDedup,
         Variant::VolatileDedup,
@@ -69,6 +79,8 @@ impl Variant {
         Variant::InFlightBeyondWindow,
         Variant::HwmPastGap,
         Variant::VolatileWindow,
+        Variant::NoEpoch,
+        Variant::StaleEpochAccepted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +98,8 @@ impl Variant {
             Variant::InFlightBeyondWindow => "in-flight-beyond-window",
             Variant::HwmPastGap => "hwm-past-gap",
             Variant::VolatileWindow => "volatile-window",
+            Variant::NoEpoch => "no-epoch",
+            Variant::StaleEpochAccepted => "stale-epoch-accepted",
         }
     }
 
@@ -96,11 +110,13 @@ impl Variant {
             Variant::NoDedup
             | Variant::VolatileDedup
             | Variant::NonAtomicApply
-            | Variant::VolatileWindow => Some("exactly-once"),
+            | Variant::VolatileWindow
+            | Variant::StaleEpochAccepted => Some("exactly-once"),
             Variant::AckBeforePersist
             | Variant::VolatileOutbox
             | Variant::HighWaterMarkDedup
-            | Variant::HwmPastGap => Some("no-loss"),
+            | Variant::HwmPastGap
+            | Variant::NoEpoch => Some("no-loss"),
             Variant::NoRetry | Variant::NoReack => Some("eventually-delivered"),
             Variant::SendBeforePersist => Some("no-phantom"),
             Variant::InFlightBeyondWindow => Some("within-window"),
@@ -132,7 +148,19 @@ impl Variant {
             Variant::VolatileWindow => {
                 "the high-water mark is durable, the window of seqs above it is not"
             }
+            Variant::NoEpoch => {
+                "after a disk loss the sender restarts at seq 1 under its old identity"
+            }
+            Variant::StaleEpochAccepted => {
+                "the receiver applies data of an older, fenced incarnation"
+            }
         }
+    }
+
+    /// Whether the variant's bug shows only when a sender loses its disk: its
+    /// row runs the `disk-loss` configuration.
+    pub fn needs_disk_loss(self) -> bool {
+        matches!(self, Variant::NoEpoch | Variant::StaleEpochAccepted)
     }
 
     pub fn parse(name: &str) -> Option<Variant> {
