@@ -39,6 +39,22 @@ pub fn count(text: &str) -> Result<u32, String> {
         })
 }
 
+/// The log modes `--log` accepts (see `eo_models::system::LogMode`).
+pub const LOG_MODES: [&str; 2] = ["atomic", "sync"];
+
+/// `--log`: `atomic` or `sync`.
+pub fn log_mode(text: &str) -> Result<String, String> {
+    let mode = text.trim();
+    if LOG_MODES.contains(&mode) {
+        Ok(mode.to_owned())
+    } else {
+        Err(format!(
+            "is not a log mode: it must be {}",
+            LOG_MODES.join(" or ")
+        ))
+    }
+}
+
 /// The most checker threads `--threads` accepts.
 pub const THREADS_MAX: u64 = 1_024;
 
@@ -169,6 +185,16 @@ mod tests {
         assert_eq!(probability("1", false), Ok(1.0));
         assert!(probability("-0.1", false).is_err());
         assert!(probability("NaN", false).is_err());
+    }
+
+    #[test]
+    fn log_modes_are_atomic_or_sync() {
+        assert_eq!(log_mode("sync"), Ok("sync".to_owned()));
+        assert_eq!(log_mode("atomic"), Ok("atomic".to_owned()));
+        assert_eq!(
+            log_mode("fsync"),
+            Err("is not a log mode: it must be atomic or sync".to_owned())
+        );
     }
 
     #[test]

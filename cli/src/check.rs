@@ -2,7 +2,9 @@
 
 use crate::UsageError;
 use clap::Args;
-use eo_models::catalog::{self, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
+use eo_models::catalog::{
+    self, ConfigScope, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind,
+};
 use eo_models::check::{Phases, Reading, Report, RunOptions, Search, Status};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,11 @@ pub struct CheckArgs {
     /// (MODEL-VARIANT-PROPERTY.svg); DIR is created if missing.
     #[arg(long, global = true, value_name = "DIR")]
     svg: Option<PathBuf>,
+    /// Without a model: check the table plus every model's named
+    /// configurations that are too large for it (`eo list` marks them
+    /// `--deep`). For one model, name a configuration with --config.
+    #[arg(long, global = true)]
+    deep: bool,
 }
 
 impl CheckArgs {
@@ -56,6 +63,11 @@ impl CheckArgs {
 /// one, every model and variant.
 pub fn run(args: &CheckArgs, model: Option<(&str, Settings)>) -> Result<ExitCode, UsageError> {
     match model {
+        Some(_) if args.deep => Err(UsageError(
+            "--deep checks every model's configurations; for one model name a configuration \
+             with --config NAME (see 'eo list')"
+                .to_owned(),
+        )),
         Some((model, settings)) => check_one(args, model, settings),
         None => check_all(args),
     }
@@ -91,7 +103,8 @@ fn check_one(args: &CheckArgs, model: &str, settings: Settings) -> Result<ExitCo
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
     reset_peak_memory();
-    let report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;
+    let mut report = entry.check(&settings, &opts).map_err(|e| UsageError(e.0))?;
+    report.configuration = settings.config.clone();
     let peak = peak_memory_kib();
     if args.json {
         let mut value = serde_json::to_value(&report)
@@ -156,8 +169,12 @@ fn print_report(report: &Report, settings: &Settings, peak_kib: Option<u64>) {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let named = match &report.configuration {
+        Some(name) => format!(" · configuration {name}"),
+        None => String::new(),
+    };
     println!(
-        "{} · variant {} · {}",
+        "{} · variant {}{named} · {}",
         report.model,
         report.variant,
         config.join(" ")
@@ -222,10 +239,17 @@ pub fn flags_for(settings: &Settings) -> String {
     if let Some(v) = &settings.variant {
         s += &format!(" --variant {v}");
     }
+    if let Some(c) = &settings.config {
+        s += &format!(" --config {c}");
+    }
     let numbers = [
         ("senders", settings.senders),
         ("messages", settings.messages),
         ("crashes", settings.crashes),
+        ("disk-losses", settings.disk_losses),
+        ("window", settings.window),
+        ("in-flight", settings.in_flight),
+        ("submissions", settings.submissions),
         ("participants", settings.participants),
         ("transactions", settings.transactions),
     ];
@@ -236,6 +260,9 @@ pub fn flags_for(settings: &Settings) -> String {
     }
     if let Some(n) = &settings.network {
         s += &format!(" --network {n}");
+    }
+    if let Some(l) = &settings.log {
+        s += &format!(" --log {l}");
     }
     if settings.symmetry {
         s += " --symmetry";
@@ -252,6 +279,7 @@ pub fn flags_for(settings: &Settings) -> String {
 struct Widths {
     model: usize,
     variant: usize,
+    config: usize,
     expected: usize,
 }
 
@@ -260,6 +288,7 @@ impl Widths {
         let mut w = Widths {
             model: "model".len(),
             variant: "variant".len(),
+            config: "config".len(),
             expected: "all hold".len(),
         };
         for entry in entries {
@@ -270,19 +299,26 @@ impl Widths {
                 if let Some(p) = v.expected_violation {
                     w.expected = w.expected.max(expected_fails(p).chars().count());
                 }
+                if let Some(c) = &v.settings.config {
+                    w.config = w.config.max(c.chars().count());
+                }
+            }
+            for c in &info.configs {
+                w.config = w.config.max(c.name.chars().count());
             }
         }
         w
     }
 
-    /// One line of the table: model, variant, unique states, time, verdict,
-    /// expected, actual.
-    fn line(&self, cells: [&str; 7]) -> String {
-        let [model, variant, unique, time, verdict, expected, actual] = cells;
+    /// One line of the table: model, variant, named configuration, unique
+    /// states, time, verdict, expected, actual.
+    fn line(&self, cells: [&str; 8]) -> String {
+        let [model, variant, config, unique, time, verdict, expected, actual] = cells;
         format!(
-            "{model:<mw$}  {variant:<vw$}  {unique:>12}  {time:>7}  {verdict:<10}  {expected:<ew$}  {actual}",
+            "{model:<mw$}  {variant:<vw$}  {config:<cw$}  {unique:>12}  {time:>7}  {verdict:<10}  {expected:<ew$}  {actual}",
             mw = self.model,
             vw = self.variant,
+            cw = self.config,
             ew = self.expected,
         )
         .trim_end()
@@ -300,6 +336,8 @@ fn expected_fails(property: &str) -> String {
 struct Row {
     model: &'static str,
     variant: &'static str,
+    /// The named configuration of the row, if any.
+    config: Option<String>,
     kind: VariantKind,
     states: usize,
     unique_states: usize,
@@ -338,6 +376,7 @@ fn judge(
     Row {
         model: entry.info().name,
         variant: variant.name,
+        config: variant.settings.config.clone(),
         kind: variant.kind,
         states: report.states,
         unique_states: report.unique_states,
@@ -352,6 +391,25 @@ fn judge(
     }
 }
 
+/// The rows `eo check` runs for one model: each variant of its table, then
+/// each named configuration in the table (or, with `deep`, every one) with
+/// the correct protocol.
+fn rows_of(info: &ModelInfo, deep: bool) -> Vec<VariantInfo> {
+    let mut rows = info.variants.clone();
+    for config in &info.configs {
+        if deep || config.scope == ConfigScope::Table {
+            rows.push(VariantInfo {
+                settings: Settings {
+                    config: Some(config.name.to_owned()),
+                    ..Settings::default()
+                },
+                ..VariantInfo::of("correct", None, config.about)
+            });
+        }
+    }
+    rows
+}
+
 fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
@@ -361,15 +419,19 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     if !args.json {
         println!(
             "{}",
-            widths.line(["model", "variant", "unique", "time", "verdict", "expected", "actual"])
+            widths.line([
+                "model", "variant", "config", "unique", "time", "verdict", "expected", "actual"
+            ])
         );
     }
     for entry in catalog::all() {
-        for variant in entry.info().variants {
+        for variant in rows_of(&entry.info(), args.deep) {
             reset_peak_memory();
-            let report = entry
+            let label = format!("{}{}", variant.name, flags_for(&variant.settings));
+            let mut report = entry
                 .check(&variant.settings, &opts)
-                .map_err(|e| UsageError(format!("{} {}: {e}", entry.info().name, variant.name)))?;
+                .map_err(|e| UsageError(format!("{} {label}: {e}", entry.info().name)))?;
+            report.configuration = variant.settings.config.clone();
             if let Some(dir) = &args.svg {
                 write_pictures(&entry.info(), &report, dir)?;
             }
@@ -380,6 +442,7 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
                     widths.line([
                         row.model,
                         row.variant,
+                        row.config.as_deref().unwrap_or("-"),
                         &thousands(row.unique_states),
                         &format!("{:.1}s", row.elapsed_ms as f64 / 1000.0),
                         if row.ok { "ok" } else { "UNEXPECTED" },
@@ -471,13 +534,14 @@ mod tests {
     fn the_table_stays_aligned_with_long_cells() {
         let widths = Widths::of(&catalog::all());
         let header = widths.line([
-            "model", "variant", "unique", "time", "verdict", "expected", "actual",
+            "model", "variant", "config", "unique", "time", "verdict", "expected", "actual",
         ]);
         let long_expected = (widths.expected - " fails".len()).max(1);
         let rows = [
             widths.line([
                 "ack-retry",
                 "no-dedup",
+                "-",
                 "1,234",
                 "0.1s",
                 "ok",
@@ -487,6 +551,7 @@ mod tests {
             widths.line([
                 "two-phase-commit",
                 "coordinator-never-recovers",
+                "two-transactions",
                 "123,456,789",
                 "1234.5s",
                 "UNEXPECTED",
@@ -504,10 +569,28 @@ mod tests {
             at
         };
         for row in &rows {
-            for n in [4, 5, 6] {
+            for n in [5, 6, 7] {
                 assert_eq!(column(row, n), column(&header, n), "{header}\n{row}");
             }
         }
+    }
+
+    #[test]
+    fn deep_adds_the_deep_configurations_to_the_table() {
+        let info = catalog::find("ack-retry").unwrap().info();
+        let named = |deep| -> Vec<Option<String>> {
+            rows_of(&info, deep)
+                .into_iter()
+                .map(|r| r.settings.config)
+                .filter(Option::is_some)
+                .collect()
+        };
+        assert_eq!(named(false), Vec::<Option<String>>::new());
+        assert_eq!(named(true), vec![Some("two-crashes".to_owned())]);
+        let rows = rows_of(&info, true);
+        let last = rows.last().unwrap();
+        assert_eq!((last.name, last.kind), ("correct", VariantKind::Correct));
+        assert_eq!(rows.len(), info.variants.len() + 1);
     }
 
     #[test]

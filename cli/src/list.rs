@@ -27,6 +27,17 @@ pub fn run(json: bool) -> Result<ExitCode, UsageError> {
             let expected = v.expected_violation.unwrap_or("— (all hold)");
             println!("    {:<28} {:<22} {}", v.name, expected, v.about);
         }
+        if !info.configs.is_empty() {
+            println!("  configurations (--config NAME; correct protocol, every property holds):");
+            for c in &info.configs {
+                let scope = match c.scope {
+                    catalog::ConfigScope::Table => "table",
+                    catalog::ConfigScope::Deep => "--deep",
+                };
+                let sets = crate::check::flags_for(&c.settings);
+                println!("    {:<28} {:<7} {} (sets{sets})", c.name, scope, c.about);
+            }
+        }
         println!();
     }
     Ok(ExitCode::SUCCESS)

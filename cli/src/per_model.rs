@@ -27,15 +27,31 @@ pub fn command(info: &ModelInfo) -> Command {
         .filter(|v| v.settings.variant.is_some())
         .map(|v| v.name)
         .collect();
-    let mut command = Command::new(info.name).about(info.about).arg(
-        Arg::new("variant")
-            .long("variant")
-            .value_name("VARIANT")
-            .help(format!(
-                "The variant: {} [default: correct]",
-                variants.join(", ")
+    let configs: Vec<&str> = info.configs.iter().map(|c| c.name).collect();
+    let mut command = Command::new(info.name)
+        .about(info.about)
+        .arg(
+            Arg::new("variant")
+                .long("variant")
+                .value_name("VARIANT")
+                .help(format!(
+                    "The variant: {} [default: correct]",
+                    variants.join(", ")
+                )),
+        )
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("NAME")
+                .help(format!(
+                "A named configuration (`eo list` shows what each sets; a flag given too wins): {}",
+                if configs.is_empty() {
+                    "none".to_owned()
+                } else {
+                    configs.join(", ")
+                }
             )),
-    );
+        );
     for flag in &info.flags {
         let arg = Arg::new(flag.name).long(flag.name);
         let arg = if is_switch(flag) {
@@ -68,6 +84,7 @@ pub fn commands() -> Vec<Command> {
 pub fn settings(info: &ModelInfo, matches: &ArgMatches) -> Result<Settings, UsageError> {
     let mut settings = Settings {
         variant: matches.get_one::<String>("variant").cloned(),
+        config: matches.get_one::<String>("config").cloned(),
         ..Settings::default()
     };
     for flag in &info.flags {
@@ -90,6 +107,16 @@ pub fn settings(info: &ModelInfo, matches: &ArgMatches) -> Result<Settings, Usag
             "senders" => settings.senders = Some(count()?),
             "messages" => settings.messages = Some(count()?),
             "crashes" => settings.crashes = Some(count()?),
+            "disk-losses" => settings.disk_losses = Some(count()?),
+            "log" => {
+                settings.log = Some(
+                    args::log_mode(text)
+                        .map_err(|why| UsageError(format!("--log {text} {why}")))?,
+                )
+            }
+            "window" => settings.window = Some(count()?),
+            "in-flight" => settings.in_flight = Some(count()?),
+            "submissions" => settings.submissions = Some(count()?),
             "participants" => settings.participants = Some(count()?),
             "transactions" => settings.transactions = Some(count()?),
             other => return Err(unknown(info, other)),
@@ -117,10 +144,10 @@ mod tests {
             for flag in &info.flags {
                 argv.push(format!("--{}", flag.name));
                 if !is_switch(flag) {
-                    argv.push(if flag.name == "network" {
-                        "ordered".to_owned()
-                    } else {
-                        "1".to_owned()
+                    argv.push(match flag.name {
+                        "network" => "ordered".to_owned(),
+                        "log" => "sync".to_owned(),
+                        _ => "1".to_owned(),
                     });
                 }
             }

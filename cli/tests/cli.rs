@@ -41,7 +41,79 @@ fn list_json_names_models_variants_and_their_expected_violations() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(flags, ["senders", "messages", "crashes", "network"]);
+    assert_eq!(
+        flags,
+        [
+            "senders",
+            "messages",
+            "window",
+            "in-flight",
+            "crashes",
+            "disk-losses",
+            "network"
+        ]
+    );
+}
+
+#[test]
+fn list_shows_named_configurations_with_their_flags_and_scope() {
+    let v = json(&eo(&["list", "--json"]));
+    let models = v["models"].as_array().unwrap();
+    let ack = models.iter().find(|m| m["name"] == "ack-retry").unwrap();
+    let config = ack["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "two-crashes")
+        .unwrap();
+    assert_eq!(config["scope"], "deep");
+    assert_eq!(
+        config["settings"],
+        serde_json::json!({"crashes": 2, "network": "ordered"})
+    );
+    let text = stdout(&eo(&["list"]));
+    assert!(
+        text.contains("two-crashes") && text.contains("(sets --crashes 2 --network ordered)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_named_configuration_sets_its_flags_and_a_given_flag_wins() {
+    let out = eo(&[
+        "check",
+        "ack-retry",
+        "--config",
+        "two-crashes",
+        "--senders",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["configuration"], "two-crashes");
+    assert_eq!(v["config"]["crashes"], 2);
+    assert_eq!(v["config"]["network"], "ordered");
+    assert_eq!(v["config"]["senders"], 1);
+    let text = stdout(&eo(&[
+        "check",
+        "ack-retry",
+        "--config",
+        "two-crashes",
+        "--senders",
+        "1",
+    ]));
+    assert!(text.contains("· configuration two-crashes ·"), "{text}");
+
+    let unknown = eo(&["check", "ack-retry", "--config", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(
+        stderr(&unknown),
+        "eo: ack-retry has no configuration 'nope' (configurations: two-crashes, two-senders, disk-loss, wide-window)\n"
+    );
+    let deep = eo(&["check", "ack-retry", "--deep"]);
+    assert_eq!(deep.status.code(), Some(2));
+    assert!(stderr(&deep).contains("--config NAME"), "{}", stderr(&deep));
 }
 
 #[test]
@@ -51,9 +123,9 @@ fn check_json_reports_the_default_configuration() {
     let v = json(&out);
     assert_eq!(v["model"], "ack-retry");
     assert_eq!(v["variant"], "correct");
-    assert_eq!(v["unique_states"], 32_805);
+    assert_eq!(v["unique_states"], 6_504);
     assert_eq!(
-        v["config"]["senders"], 2,
+        v["config"]["senders"], 1,
         "configuration counts are numbers"
     );
     assert_eq!(v["config"]["network"], "unordered");
@@ -91,7 +163,7 @@ fn a_bug_variant_exits_one_and_names_its_property_with_a_counterexample() {
         text.contains("exactly-once           always     violated"),
         "{text}"
     );
-    assert!(text.contains("1. sender 0 → receiver: Data(0)"), "{text}");
+    assert!(text.contains("2. sender 0 → receiver: Data(1)"), "{text}");
     assert!(text.contains("receiver crashes"), "{text}");
     assert!(text.contains("failed: exactly-once"), "{text}");
 
@@ -383,6 +455,15 @@ fn every_json_field_is_documented_in_docs_cli_md() {
             "--json",
         ],
         &["check", "ack-retry", "--network", "unordered-dup", "--json"],
+        &[
+            "check",
+            "ack-retry",
+            "--config",
+            "two-crashes",
+            "--senders",
+            "1",
+            "--json",
+        ],
         &[
             "sim",
             "ack-retry",

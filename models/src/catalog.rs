@@ -22,14 +22,44 @@ impl std::error::Error for ConfigError {}
 /// declares in [`ModelInfo::flags`] and refuses the others.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Settings {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
+    /// A named configuration of the model ([`ModelInfo::configs`]): its
+    /// settings apply wherever a flag is not given (see [`ModelInfo::resolve`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub senders: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub crashes: Option<u32>,
+    /// `--disk-losses`: how many times per behaviour an actor may lose its
+    /// storage and restart empty (see `System::disk_loss_budget`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_losses: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// `--log atomic|sync`: how a step's save becomes durable (see
+    /// `system::LogMode`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// `--window`: the receiver's dedup window, in sequence numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<u32>,
+    /// `--in-flight`: the most messages a sender has unacknowledged at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u32>,
+    /// `--submissions`: how many submissions arrive while the system runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submissions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub participants: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transactions: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub symmetry: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub coordinator_never_recovers: bool,
 }
 
@@ -41,7 +71,12 @@ impl Settings {
             ("senders", self.senders.is_some()),
             ("messages", self.messages.is_some()),
             ("crashes", self.crashes.is_some()),
+            ("disk-losses", self.disk_losses.is_some()),
             ("network", self.network.is_some()),
+            ("log", self.log.is_some()),
+            ("window", self.window.is_some()),
+            ("in-flight", self.in_flight.is_some()),
+            ("submissions", self.submissions.is_some()),
             ("participants", self.participants.is_some()),
             ("transactions", self.transactions.is_some()),
             ("symmetry", self.symmetry),
@@ -56,6 +91,30 @@ impl Settings {
             }
         }
         given
+    }
+
+    /// These settings, with every flag not given here taken from `under`
+    /// (a named configuration's settings). The variant and the configuration
+    /// name stay as given here.
+    pub fn over(&self, under: &Settings) -> Settings {
+        Settings {
+            variant: self.variant.clone(),
+            config: self.config.clone(),
+            senders: self.senders.or(under.senders),
+            messages: self.messages.or(under.messages),
+            crashes: self.crashes.or(under.crashes),
+            disk_losses: self.disk_losses.or(under.disk_losses),
+            network: self.network.clone().or_else(|| under.network.clone()),
+            log: self.log.clone().or_else(|| under.log.clone()),
+            window: self.window.or(under.window),
+            in_flight: self.in_flight.or(under.in_flight),
+            submissions: self.submissions.or(under.submissions),
+            participants: self.participants.or(under.participants),
+            transactions: self.transactions.or(under.transactions),
+            symmetry: self.symmetry || under.symmetry,
+            coordinator_never_recovers: self.coordinator_never_recovers
+                || under.coordinator_never_recovers,
+        }
     }
 
     /// The settings for one row of a model's table: this variant, defaults for
@@ -127,6 +186,30 @@ impl VariantInfo {
     }
 }
 
+/// Where a named configuration is checked by `eo check` without a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigScope {
+    /// A row of the default table.
+    Table,
+    /// Only with `eo check --deep` (too large or too slow for the table).
+    Deep,
+}
+
+/// A named configuration of a model: a set of flags under one name, checked
+/// with the correct protocol (every property must hold). `eo check MODEL
+/// --config NAME` runs it (with any variant); `eo check` runs it as a row when
+/// it is in the table, `eo check --deep` runs it in either case.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigInfo {
+    pub name: &'static str,
+    /// What it checks, in one sentence.
+    pub about: &'static str,
+    pub scope: ConfigScope,
+    /// The flags it sets (no variant, no configuration name).
+    pub settings: Settings,
+}
+
 /// A property as `eo list` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct PropertyInfo {
@@ -143,9 +226,38 @@ pub struct ModelInfo {
     pub flags: Vec<FlagInfo>,
     pub properties: Vec<PropertyInfo>,
     pub variants: Vec<VariantInfo>,
+    /// Its named configurations (`--config NAME`), in the order `eo list`
+    /// shows them.
+    pub configs: Vec<ConfigInfo>,
 }
 
 impl ModelInfo {
+    /// The settings a check runs: `settings` over the named configuration it
+    /// selects, if any (a flag given explicitly wins over the configuration's
+    /// value). An unknown configuration name is refused, naming the known ones.
+    pub fn resolve(&self, settings: &Settings) -> Result<Settings, ConfigError> {
+        let Some(name) = settings.config.as_deref() else {
+            return Ok(settings.clone());
+        };
+        let config = self
+            .configs
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.configs.iter().map(|c| c.name).collect();
+                ConfigError(format!(
+                    "{} has no configuration '{name}' (configurations: {})",
+                    self.name,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?;
+        Ok(settings.over(&config.settings))
+    }
+
     /// Refuses flags this model does not take, naming the ones it does.
     pub fn refuse_unknown_flags(&self, settings: &Settings) -> Result<(), ConfigError> {
         for given in settings.given() {
@@ -342,4 +454,48 @@ where
     }
     builder.serve(address);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_configuration_fills_the_flags_not_given() {
+        let info = crate::ack_retry::ENTRY.info();
+        let given = Settings {
+            config: Some("two-crashes".into()),
+            crashes: Some(1),
+            senders: Some(1),
+            ..Settings::default()
+        };
+        let resolved = info.resolve(&given).unwrap();
+        assert_eq!(resolved.crashes, Some(1), "a given flag wins");
+        assert_eq!(resolved.network.as_deref(), Some("ordered"));
+        assert_eq!(resolved.senders, Some(1));
+        assert_eq!(resolved.config.as_deref(), Some("two-crashes"));
+        assert_eq!(
+            info.resolve(&Settings::default()).unwrap(),
+            Settings::default()
+        );
+        let unknown = Settings {
+            config: Some("nope".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            info.resolve(&unknown).unwrap_err().0,
+            "ack-retry has no configuration 'nope' (configurations: two-crashes, two-senders, disk-loss, wide-window)"
+        );
+    }
+
+    #[test]
+    fn flags_a_model_does_not_declare_are_refused() {
+        let info = crate::two_phase_spec::ENTRY.info();
+        let given = Settings {
+            disk_losses: Some(1),
+            ..Settings::default()
+        };
+        let err = info.refuse_unknown_flags(&given).unwrap_err().0;
+        assert!(err.contains("does not take --disk-losses"), "{err}");
+    }
 }

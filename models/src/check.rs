@@ -161,6 +161,10 @@ pub struct Phases {
 pub struct Report {
     pub model: String,
     pub variant: String,
+    /// The named configuration checked (`--config NAME`), if any; `config`
+    /// holds the settings it resolved to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<String>,
     pub config: BTreeMap<String, String>,
     pub search: Search,
     /// Successor states generated, duplicates included.
@@ -481,6 +485,7 @@ where
     Ok(Report {
         model: label.model,
         variant: label.variant,
+        configuration: None,
         config: label.config,
         search: Search::Bfs,
         states: graph.transitions,
@@ -629,6 +634,7 @@ where
     Report {
         model: label.model,
         variant: label.variant,
+        configuration: None,
         config: label.config,
         search: Search::Dfs,
         states,

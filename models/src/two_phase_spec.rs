@@ -336,6 +336,7 @@ impl TwoPhaseSpecEntry {
     /// reduce by symmetry.
     pub fn config(&self, settings: &Settings) -> Result<(TwoPhaseSpec, bool), ConfigError> {
         let info = self.info();
+        let settings = &info.resolve(settings)?;
         info.refuse_unknown_flags(settings)?;
         let variant = Variant::parse(info.variant(settings)?.name).expect("catalogue names parse");
         let rms = bounded(
@@ -373,6 +374,7 @@ impl ModelEntry for TwoPhaseSpecEntry {
                 .into_iter()
                 .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
                 .collect(),
+            configs: Vec::new(),
         }
     }
 

@@ -6,8 +6,8 @@ use super::{
     PARTICIPANTS_MAX, TRANSACTIONS_MAX,
 };
 use crate::catalog::{
-    bounded, ConfigError, FlagInfo, ModelEntry, ModelInfo, PropertyInfo, Settings, VariantInfo,
-    VariantKind,
+    bounded, ConfigError, ConfigInfo, ConfigScope, FlagInfo, ModelEntry, ModelInfo, PropertyInfo,
+    Settings, VariantInfo, VariantKind,
 };
 use crate::check::{run, Report, RunLabel, RunOptions};
 use std::collections::BTreeMap;
@@ -23,6 +23,7 @@ impl TwoPhaseCommitEntry {
     /// by symmetry.
     pub fn config(&self, settings: &Settings) -> Result<(TwoPhaseCfg, bool), ConfigError> {
         let info = self.info();
+        let settings = &info.resolve(settings)?;
         info.refuse_unknown_flags(settings)?;
         let variant = Variant::parse(info.variant(settings)?.name).expect("catalogue names parse");
         let d = variant.defaults();
@@ -104,6 +105,16 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 PropertyInfo { name: "eventually-decided", expectation: "progress", about: "from every state, a state at rest with every participant and the client holding every outcome is reachable" },
             ],
             variants,
+            configs: vec![ConfigInfo {
+                name: "two-transactions",
+                about: "two participants, two transactions one after another",
+                scope: ConfigScope::Deep,
+                settings: Settings {
+                    participants: Some(2),
+                    transactions: Some(2),
+                    ..Settings::default()
+                },
+            }],
         }
     }
 
