@@ -193,7 +193,7 @@ impl Picture<'_> {
             let mut down = false;
             for (i, e) in events.iter().enumerate() {
                 let flips = match e {
-                    Event::Crash { actor: a } if a == actor => !down,
+                    Event::Crash { actor: a, .. } if a == actor => !down,
                     Event::Recover { actor: a } if a == actor => down,
                     _ => false,
                 };
@@ -341,8 +341,8 @@ enum Event<'a> {
     },
     /// `A: T timer fires`
     Timer { actor: &'a str, timer: &'a str },
-    /// `A crashes`
-    Crash { actor: &'a str },
+    /// `A crashes`, or `A crashes and loses its disk` (`disk_lost`)
+    Crash { actor: &'a str, disk_lost: bool },
     /// `A recovers`
     Recover { actor: &'a str },
     /// `A chooses X`
@@ -369,8 +369,17 @@ impl<'a> Event<'a> {
             let (actor, timer) = rest.split_once(": ")?;
             return Some(Event::Timer { actor, timer });
         }
+        if let Some(actor) = step.strip_suffix(" crashes and loses its disk") {
+            return Some(Event::Crash {
+                actor,
+                disk_lost: true,
+            });
+        }
         if let Some(actor) = step.strip_suffix(" crashes") {
-            return Some(Event::Crash { actor });
+            return Some(Event::Crash {
+                actor,
+                disk_lost: false,
+            });
         }
         if let Some(actor) = step.strip_suffix(" recovers") {
             return Some(Event::Recover { actor });
@@ -385,7 +394,7 @@ impl<'a> Event<'a> {
         match *self {
             Event::Deliver { src, dst, .. } | Event::Lose { src, dst, .. } => vec![src, dst],
             Event::Timer { actor, .. }
-            | Event::Crash { actor }
+            | Event::Crash { actor, .. }
             | Event::Recover { actor }
             | Event::Choose { actor, .. } => vec![actor],
         }
@@ -396,7 +405,12 @@ impl<'a> Event<'a> {
             Event::Deliver { msg, .. } => (*msg).to_owned(),
             Event::Lose { msg, .. } => format!("{msg} lost"),
             Event::Timer { timer, .. } => format!("{timer} timer fires"),
-            Event::Crash { .. } => "crashes".to_owned(),
+            Event::Crash {
+                disk_lost: false, ..
+            } => "crashes".to_owned(),
+            Event::Crash {
+                disk_lost: true, ..
+            } => "crashes, loses its disk".to_owned(),
             Event::Recover { .. } => "recovers".to_owned(),
             Event::Choose { choice, .. } => format!("chooses {choice}"),
         }
@@ -418,7 +432,7 @@ impl<'a> Event<'a> {
                 mid + text_width(&self.label()) / 2 + 8
             }
             Event::Timer { actor, .. }
-            | Event::Crash { actor }
+            | Event::Crash { actor, .. }
             | Event::Recover { actor }
             | Event::Choose { actor, .. } => x(actor) + 14 + text_width(&self.label()),
         }
@@ -464,7 +478,7 @@ impl<'a> Event<'a> {
                 let _ = writeln!(svg, "<circle cx='{ax}' cy='{y}' r='6' class='timer'/>");
                 side_label(svg, ax, y, "timer-label", &label);
             }
-            Event::Crash { actor } => {
+            Event::Crash { actor, .. } => {
                 let ax = x(actor);
                 cross(svg, ax, y);
                 side_label(svg, ax, y, "fault-label", &label);
@@ -563,7 +577,17 @@ mod tests {
         );
         assert_eq!(
             Event::parse("receiver crashes"),
-            Some(Event::Crash { actor: "receiver" })
+            Some(Event::Crash {
+                actor: "receiver",
+                disk_lost: false
+            })
+        );
+        assert_eq!(
+            Event::parse("sender 0 crashes and loses its disk"),
+            Some(Event::Crash {
+                actor: "sender 0",
+                disk_lost: true
+            })
         );
         assert_eq!(
             Event::parse("receiver recovers"),

@@ -85,11 +85,14 @@ impl Shape {
     }
 }
 
-/// The history every [`System`] keeps: how many crashes have happened so far,
-/// and the state's [`Shape`].
+/// The history every [`System`] keeps: how many crashes and disk losses have
+/// happened so far, and the state's [`Shape`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct History {
     pub crashes: u8,
+    /// Disk losses so far (see [`System::disk_loss_budget`]); not counted in
+    /// `crashes`.
+    pub disk_losses: u8,
     pub shape: Shape,
 }
 
@@ -103,9 +106,19 @@ pub fn reshape<A: Actor>(state: &mut SystemState<A>) {
     state.history.shape = Shape::of(state);
 }
 
+/// A step of a [`System`]: one of Stateright's actor-system actions, or a
+/// fault only a [`System`] injects.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Step<M, T, R> {
+    /// A delivery, loss, timeout, crash, recovery or random choice.
+    Actor(ActorModelAction<M, T, R>),
+    /// The actor crashes and its storage is cleared: it later recovers through
+    /// `on_start` with no storage, as if on a new disk.
+    LoseDisk(Id),
+}
+
 /// An action of a [`System`].
-pub type SystemAction<A> =
-    ActorModelAction<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
+pub type SystemAction<A> = Step<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
 
 /// A system of named actors with a total crash budget. See the module docs.
 #[derive(Clone)]
@@ -124,6 +137,14 @@ where
     pub crash_budget: u8,
     /// Whether an actor may crash at all.
     pub may_crash: Vec<bool>,
+    /// How many disk losses a behaviour may contain in total (none by
+    /// default). A disk loss is a crash that also clears the actor's storage;
+    /// it is offered under the same rule as a crash (only while the state is
+    /// not settled) and counted apart from crashes, in
+    /// [`History::disk_losses`].
+    pub disk_loss_budget: u8,
+    /// Whether an actor may lose its disk (no actor by default).
+    pub may_lose_disk: Vec<bool>,
     /// Whether an actor recovers after a crash. An actor that never recovers
     /// models a permanent failure (for example 2PC's blocking coordinator).
     pub recovers: Vec<bool>,
@@ -176,6 +197,8 @@ where
             names,
             crash_budget,
             may_crash: vec![true; n],
+            disk_loss_budget: 0,
+            may_lose_disk: vec![false; n],
             recovers: vec![true; n],
             copies_max: 1,
             within: |_, _| true,
@@ -384,6 +407,10 @@ where
 
     /// One readable line for an action, e.g. `sender 0 → receiver: Data(1)`.
     pub fn describe(&self, action: &SystemAction<A>) -> String {
+        let action = match action {
+            Step::Actor(action) => action,
+            Step::LoseDisk(id) => return format!("{} crashes and loses its disk", self.name(*id)),
+        };
         match action {
             ActorModelAction::Deliver { src, dst, msg } => {
                 format!("{} → {}: {:?}", self.name(*src), self.name(*dst), msg)
@@ -424,26 +451,50 @@ where
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        self.actors.actions(state, actions);
-        actions.retain(|a| match a {
-            ActorModelAction::Recover(id) => self.recovers[usize::from(*id)],
-            _ => true,
-        });
-        if state.history.crashes < self.crash_budget && !self.is_settled(state) {
+        let mut of_actors = Vec::new();
+        self.actors.actions(state, &mut of_actors);
+        actions.extend(of_actors.into_iter().filter_map(|a| match a {
+            ActorModelAction::Recover(id) if !self.recovers[usize::from(id)] => None,
+            a => Some(Step::Actor(a)),
+        }));
+        if self.is_settled(state) {
+            return;
+        }
+        if state.history.crashes < self.crash_budget {
             for (index, crashed) in state.crashed.iter().enumerate() {
                 if !crashed && self.may_crash[index] && !self.crash_is_undone(state, index) {
-                    actions.push(ActorModelAction::Crash(Id::from(index)));
+                    actions.push(Step::Actor(ActorModelAction::Crash(Id::from(index))));
+                }
+            }
+        }
+        if state.history.disk_losses < self.disk_loss_budget {
+            for (index, crashed) in state.crashed.iter().enumerate() {
+                // An actor with nothing stored loses nothing but its volatile
+                // state: that is a crash, offered as one.
+                if !crashed && self.may_lose_disk[index] && state.actor_storages[index].is_some() {
+                    actions.push(Step::LoseDisk(Id::from(index)));
                 }
             }
         }
     }
 
     fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
-        let is_crash = matches!(action, ActorModelAction::Crash(_));
-        let mut next = self.actors.next_state(last, action)?;
-        if is_crash {
-            next.history.crashes += 1;
-        }
+        let mut next = match action {
+            Step::Actor(action) => {
+                let is_crash = matches!(action, ActorModelAction::Crash(_));
+                let mut next = self.actors.next_state(last, action)?;
+                if is_crash {
+                    next.history.crashes += 1;
+                }
+                next
+            }
+            Step::LoseDisk(id) => {
+                let mut next = self.actors.next_state(last, ActorModelAction::Crash(id))?;
+                next.actor_storages[usize::from(id)] = None;
+                next.history.disk_losses += 1;
+                next
+            }
+        };
         self.absorb_copies(&mut next.network);
         if !self.keep_dead {
             self.discard_dead(&mut next);
@@ -471,7 +522,9 @@ where
             let state_changed = last.actor_states[i] != next.actor_states[i];
             let storage_changed = last.actor_storages[i] != next.actor_storages[i];
             if next.crashed[i] != last.crashed[i] || state_changed || storage_changed {
-                if next.crashed[i] {
+                if next.crashed[i] && storage_changed && next.actor_storages[i].is_none() {
+                    lines.push(format!("{name}: down, its disk lost"));
+                } else if next.crashed[i] {
                     lines.push(format!("{name}: down"));
                 } else {
                     lines.push(format!("{name}: {:?}", next.actor_states[i]));
@@ -490,11 +543,17 @@ where
             format!("in flight: {}", flight.join(", "))
         });
         lines.push(format!("crashes so far: {}", next.history.crashes));
+        if self.disk_loss_budget > 0 {
+            lines.push(format!("disk losses so far: {}", next.history.disk_losses));
+        }
         Some(lines.join("\n"))
     }
 
-    fn as_svg(&self, path: Path<Self::State, Self::Action>) -> Option<String> {
-        self.actors.as_svg(path)
+    /// None: Stateright's own diagram replays actions through its
+    /// `ActorModel`, which knows neither a [`System`]'s faults nor its merged
+    /// states; `eo explore` and `eo check --svg` draw the named diagram instead.
+    fn as_svg(&self, _: Path<Self::State, Self::Action>) -> Option<String> {
+        None
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -601,7 +660,10 @@ mod tests {
         let init = model.init_states().pop().unwrap();
         let fire = |who: usize| {
             model
-                .next_state(&init, ActorModelAction::Timeout(Id::from(who), ()))
+                .next_state(
+                    &init,
+                    Step::Actor(ActorModelAction::Timeout(Id::from(who), ())),
+                )
                 .unwrap()
         };
         let (a_fired, b_fired) = (fire(0), fire(1));
@@ -614,5 +676,84 @@ mod tests {
             fingerprint(&s)
         };
         assert_eq!(unshaped(&a_fired), unshaped(&b_fired));
+    }
+
+    /// Counts to two, saving each count; after a disk loss it restarts from
+    /// nothing and counts again.
+    #[derive(Clone)]
+    struct Counter;
+
+    impl Actor for Counter {
+        type Msg = ();
+        type Timer = ();
+        type State = u8;
+        type Storage = u8;
+        type Random = ();
+
+        fn on_start(&self, _: Id, storage: &Option<u8>, o: &mut Out<Self>) -> u8 {
+            let count = storage.unwrap_or(0);
+            if count < 2 {
+                o.set_timer((), model_timeout());
+            }
+            count
+        }
+
+        fn on_timeout(&self, _: Id, count: &mut Cow<u8>, _: &(), o: &mut Out<Self>) {
+            let next = **count + 1;
+            *count.to_mut() = next;
+            o.save(next);
+            if next < 2 {
+                o.set_timer((), model_timeout());
+            }
+        }
+    }
+
+    fn counter(disk_losses: u8) -> System<Counter, ()> {
+        let actors = ActorModel::new((), History::default()).actors([Counter]);
+        let mut system = System::new(actors, vec!["counter".into()], 0).property(
+            stateright::Expectation::Always,
+            "true",
+            |_, _| true,
+        );
+        system.disk_loss_budget = disk_losses;
+        system.may_lose_disk = vec![true];
+        system
+    }
+
+    /// A disk loss is offered once something is stored and the counter is
+    /// still counting, spends the budget, and the counter restarts from
+    /// nothing: its storage is gone, not merely its volatile state.
+    #[test]
+    fn a_disk_loss_clears_storage_and_is_counted() {
+        let model = counter(1);
+        let mut offered_with = Vec::new();
+        let mut restarted_empty = false;
+        let n = crate::walk::walk(&model, |s, step| {
+            if let Some((action, next)) = step {
+                match action {
+                    Step::LoseDisk(id) => {
+                        assert_eq!(model.describe(action), "counter crashes and loses its disk");
+                        assert!(next.crashed[usize::from(*id)]);
+                        assert_eq!(next.actor_storages[0], None);
+                        assert_eq!(next.history.disk_losses, s.history.disk_losses + 1);
+                        assert_eq!(next.history.crashes, s.history.crashes);
+                        offered_with.push(s.actor_storages[0]);
+                    }
+                    Step::Actor(ActorModelAction::Recover(_)) => {
+                        restarted_empty |= *next.actor_states[0] == 0;
+                    }
+                    _ => {}
+                }
+            }
+        });
+        // Stored 1 with the timer armed: the only state where a loss is
+        // offered (nothing stored at start; settled at 2).
+        assert_eq!(offered_with, vec![Some(1)]);
+        assert!(restarted_empty);
+        // 0, 1, 2 without a loss; down, restarted 0, 1, 2 after one.
+        assert_eq!(n, 7);
+        assert_eq!(crate::walk::count(&counter(0)), 3);
+        let checker = counter(1).checker().spawn_bfs().join();
+        assert_eq!(checker.unique_state_count(), 7);
     }
 }
