@@ -101,7 +101,7 @@ impl ModelEntry for AckRetryEntry {
         let d = AckRetryCfg::default();
         ModelInfo {
             name: "ack-retry",
-            about: "at-least-once delivery with a durable outbox, plus receiver dedup saved atomically with the effect",
+            about: "at-least-once delivery with a durable, bounded outbox, plus receiver dedup (high-water mark and window) saved atomically with the effect; incarnations after a lost disk",
             flags: vec![
                 FlagInfo { name: "senders", default: d.senders.to_string(), help: "number of senders" },
                 FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender" },
@@ -112,12 +112,12 @@ impl ModelEntry for AckRetryEntry {
                 FlagInfo { name: "network", default: d.network.name().into(), help: "unordered | unordered-dup | ordered (all lossy)" },
             ],
             properties: vec![
-                PropertyInfo { name: "exactly-once", expectation: "always", about: "no message id appears twice in the receiver's durable ledger" },
-                PropertyInfo { name: "no-loss", expectation: "always", about: "a message its sender stopped retrying is in the receiver's durable ledger" },
+                PropertyInfo { name: "exactly-once", expectation: "always", about: "no message (by its application number) appears twice in the receiver's durable ledger" },
+                PropertyInfo { name: "no-loss", expectation: "always", about: "a message of its current incarnation that a sender stopped retrying is in the receiver's durable ledger" },
                 PropertyInfo { name: "no-phantom", expectation: "always", about: "only durably submitted messages are applied" },
                 PropertyInfo { name: "within-window", expectation: "always", about: "the receiver never refused a message beyond its window" },
                 PropertyInfo { name: "all-delivered", expectation: "sometimes", about: "a state with every message applied is reachable" },
-                PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a state at rest with every message submitted and applied is reachable" },
+                PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a state at rest with every message submitted and every message of the current incarnations applied is reachable" },
             ],
             variants: Variant::ALL
                 .into_iter()
