@@ -585,12 +585,18 @@ mod tests {
                 .filter(Option::is_some)
                 .collect()
         };
-        assert_eq!(named(false), Vec::<Option<String>>::new());
-        assert_eq!(named(true), vec![Some("two-crashes".to_owned())]);
+        let names = |n: &[&str]| -> Vec<Option<String>> {
+            n.iter().map(|c| Some((*c).to_owned())).collect()
+        };
+        assert_eq!(named(false), names(&["two-senders", "disk-loss"]));
+        assert_eq!(
+            named(true),
+            names(&["two-crashes", "two-senders", "disk-loss", "wide-window"])
+        );
         let rows = rows_of(&info, true);
         let last = rows.last().unwrap();
         assert_eq!((last.name, last.kind), ("correct", VariantKind::Correct));
-        assert_eq!(rows.len(), info.variants.len() + 1);
+        assert_eq!(rows.len(), info.variants.len() + 4);
     }
 
     #[test]

@@ -149,9 +149,9 @@ fn the_no_dedup_diagram_shows_the_duplicate_apply() {
     );
     // The same message delivered twice to the receiver, and applied twice.
     assert_eq!(
-        text.matches(">Data(0)</text>").count(),
+        text.matches(">Data(1)</text>").count(),
         2,
-        "two deliveries of Data(0): {text}"
+        "two deliveries of Data(1): {text}"
     );
-    assert!(text.contains("receiver ledger [s0#0, s0#0]"), "{text}");
+    assert!(text.contains("receiver ledger [s0#1, s0#1]"), "{text}");
 }

@@ -484,7 +484,7 @@ mod tests {
         };
         assert_eq!(
             info.resolve(&unknown).unwrap_err().0,
-            "ack-retry has no configuration 'nope' (configurations: two-crashes)"
+            "ack-retry has no configuration 'nope' (configurations: two-crashes, two-senders, disk-loss, wide-window)"
         );
     }
 

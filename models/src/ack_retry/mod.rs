@@ -2,85 +2,86 @@
 //!
 //! S senders each deliver M messages to one receiver over a network that loses,
 //! reorders and (in one configuration) duplicates messages, while any actor may
-//! crash — losing its volatile state and keeping its storage — and recover.
+//! crash — losing its volatile state and keeping its storage — and recover. The
+//! model follows the rules of `impl/src/ack_retry` (without depending on it):
 //!
-//! - The [`sender`] keeps a durable outbox and retransmits until acknowledged:
-//!   *at-least-once delivery*.
-//! - The [`receiver`] deduplicates by message id and saves the effect (a ledger
-//!   entry) together with the dedup record in one save: *idempotent,
-//!   transactional processing*. Duplicates are acknowledged again.
+//! - The [`sender`] keeps a durable outbox of at most `F` messages in flight and
+//!   retransmits until acknowledged: *at-least-once delivery*. Its application
+//!   submits one message per `Submit` step, interleaved with everything else.
+//! - The [`receiver`] deduplicates with a per-sender high-water mark plus the
+//!   seqs applied in a window of `W` above it, refuses seqs beyond the window,
+//!   and saves the effect (a ledger entry) together with the dedup record in one
+//!   save: *idempotent, transactional processing*. Duplicates are acknowledged
+//!   again.
 //!
 //! Together they give *exactly-once effect*: every submitted message is applied
 //! once, never twice, never lost. Each [`Variant`] other than `correct` breaks one
-//! mechanism and names the property that catches it.
-//!
-//! Properties (see [`AckRetryCfg::into_model`]):
-//! - `exactly-once` (always): no id appears twice in the receiver's durable ledger.
-//! - `no-loss` (always): a submitted message its sender no longer retries is in
-//!   the receiver's durable ledger — acknowledged implies durable.
-//! - `no-phantom` (always): every applied message was durably submitted.
-//! - `all-delivered` (sometimes): every message applied — the model does something.
-//! - `eventually-delivered` (progress): from every reachable state, a state at
-//!   rest (no timer armed, nothing but dead messages in flight, no crashed actor
-//!   that will recover) in which every
-//!   durably submitted message is applied can be reached. On the finite state
-//!   graph this is "eventually settled and delivered" under strong fairness of
-//!   every transition: a behaviour that loses every retransmission forever is
-//!   unfair and not a counterexample, but a state from which no behaviour at all
-//!   can finish — a livelock such as `no-reack`'s, or a dead end such as
-//!   `no-retry`'s — is. Checked on every network, the duplicating one included
-//!   (loss can empty it).
+//! mechanism and names the property that catches it; the properties are in
+//! [`properties`].
 
+pub mod entry;
+pub mod properties;
 pub mod receiver;
 pub mod sender;
+pub mod variants;
 
-use crate::catalog::{
-    bounded, ConfigError, ConfigInfo, ConfigScope, FlagInfo, ModelEntry, ModelInfo, PropertyInfo,
-    Settings, VariantInfo,
-};
-use crate::check::{run, Explain, ProgressProperty, Report, RunLabel, RunOptions};
-use crate::system::{live_state, storage, History, System, SystemState};
+pub use entry::{AckRetryEntry, ENTRY};
+pub use variants::Variant;
+
+use crate::catalog::ConfigError;
+use crate::system::{History, System, SystemState};
 use receiver::{Receiver, ReceiverState, ReceiverStorage};
 use sender::{Sender, SenderState, SenderStorage};
 use stateright::actor::{Actor, ActorModel, Id, LossyNetwork, Network, Out};
-use stateright::Expectation;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 
-/// A sender's message number.
+/// A sender's message number. The first message of a sender is seq 1; 0 means
+/// "nothing yet" in a high-water mark.
 pub type Seq = u8;
 
-/// Senders, messages and crashes beyond these are too large to check exhaustively.
+/// Senders, messages, windows and crashes beyond these are too large to check
+/// exhaustively.
 pub const SENDERS_MAX: u32 = 4;
 pub const MESSAGES_MAX: u32 = 4;
 pub const MESSAGES_TOTAL_MAX: u32 = 8;
 pub const CRASHES_MAX: u32 = 3;
+/// The largest receiver window `W` and sender in-flight bound `F` (in messages).
+pub const WINDOW_MAX: u32 = 4;
+/// The most disk losses per sender.
+pub const DISK_LOSSES_MAX: u32 = 2;
 
-/// A set of sequence numbers below 8, printed as `{0, 1}`.
+/// A set of sequence numbers below 8, printed as `{1, 2}`.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Seqs(u8);
 
 impl Seqs {
     pub const EMPTY: Seqs = Seqs(0);
 
-    /// `{0, …, n-1}`.
-    pub fn first(n: Seq) -> Seqs {
-        assert!(n <= 8);
-        Seqs(((1u16 << n) - 1) as u8)
+    /// The most seqs a set holds: seqs `0..CAPACITY`. The model's seqs are at
+    /// most `MESSAGES_MAX`, and a high-water mark plus one at most one more.
+    pub const CAPACITY: Seq = 8;
+
+    fn bit(seq: Seq) -> u8 {
+        assert!(seq < Seqs::CAPACITY, "seq {seq} beyond a Seqs set");
+        1 << seq
     }
     pub fn single(seq: Seq) -> Seqs {
-        Seqs(1 << seq)
+        Seqs(Seqs::bit(seq))
     }
     pub fn contains(self, seq: Seq) -> bool {
-        self.0 & (1 << seq) != 0
+        seq < Seqs::CAPACITY && self.0 & Seqs::bit(seq) != 0
     }
     pub fn insert(&mut self, seq: Seq) {
-        self.0 |= 1 << seq;
+        self.0 |= Seqs::bit(seq);
     }
     pub fn remove(&mut self, seq: Seq) {
-        self.0 &= !(1 << seq);
+        if seq < Seqs::CAPACITY {
+            self.0 &= !Seqs::bit(seq);
+        }
+    }
+    pub fn lowest(self) -> Option<Seq> {
+        (self.0 != 0).then(|| self.0.trailing_zeros() as Seq)
     }
     pub fn is_empty(self) -> bool {
         self.0 == 0
@@ -99,144 +100,78 @@ impl fmt::Debug for Seqs {
     }
 }
 
-/// A message's identity: its sender and the sender's number for it. Printed as
-/// `s0#1`.
+/// An application message's identity: its sender and the application's number
+/// for it (1, 2, …), printed `s0#1`. A ghost: the protocol never reads it. It
+/// equals the seq while the sender never lost its disk; after a disk loss the
+/// new incarnation's seq 1 carries the application's next number, which is how
+/// the properties tell it from the old incarnation's seq 1.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MsgId {
     pub sender: u8,
-    pub seq: Seq,
+    pub msg: u8,
 }
 
 impl fmt::Debug for MsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}#{}", self.sender, self.seq)
+        write!(f, "s{}#{}", self.sender, self.msg)
     }
 }
 
+/// A sender's incarnation: its life between two empty disks, granted by the
+/// receiver, only growing. 0 is the incarnation every sender is installed with
+/// (the implementation asks for its first one too; the model grants it at
+/// install time, which changes nothing the properties see and keeps the
+/// configurations without disk loss as small as before).
+pub type Inc = u8;
+
 /// Wire messages. The sender of a `Data` is the envelope's source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Msg {
-    Data(Seq),
-    Ack(Seq),
+    /// Message `seq` of incarnation `inc`; `msg` is the ghost application
+    /// number (see [`MsgId`]), never read by the receiver's decisions.
+    Data { inc: Inc, seq: Seq, msg: u8 },
+    /// `seq` of incarnation `inc` is applied, and so is every seq `<= hwm` (the
+    /// receiver's high-water mark for it when it answered).
+    Ack { inc: Inc, hwm: Seq, seq: Seq },
+    /// A sender without an incarnation asks for one; `nonce` tells this boot's
+    /// request from an earlier boot's.
+    NewIncarnation { nonce: u8 },
+    /// The answer to the request with `nonce`.
+    Granted { nonce: u8, inc: Inc },
+    /// Data of incarnation `inc` is refused: a newer incarnation of its sender
+    /// has sent data (the old one is fenced).
+    Expired { inc: Inc },
 }
 
-/// Timers. `Retry` is the sender's retransmission timer; the others are the
-/// second step of a split bug variant.
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Msg::Data { inc: 0, seq, msg } if msg == seq => write!(f, "Data({seq})"),
+            Msg::Data { inc: 0, seq, msg } => write!(f, "Data({seq}, msg {msg})"),
+            Msg::Data { inc, seq, msg } => write!(f, "Data({seq}, inc {inc}, msg {msg})"),
+            Msg::Ack { inc: 0, hwm, seq } => write!(f, "Ack({seq}, hwm {hwm})"),
+            Msg::Ack { inc, hwm, seq } => write!(f, "Ack({seq}, hwm {hwm}, inc {inc})"),
+            Msg::NewIncarnation { nonce } => write!(f, "NewIncarnation(nonce {nonce})"),
+            Msg::Granted { nonce, inc } => write!(f, "Granted(inc {inc}, nonce {nonce})"),
+            Msg::Expired { inc } => write!(f, "Expired(inc {inc})"),
+        }
+    }
+}
+
+/// Timers. `Submit` is the sender's application handing it the next message;
+/// `Retry` is the sender's retransmission timer (of its outbox, or of its
+/// request for an incarnation); `DiskLoss` is the fault "the sender loses its
+/// disk"; the others are the second step of a split bug variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
+    Submit,
     Retry,
+    DiskLoss,
     /// `send-before-persist` (sender) and `ack-before-persist` (receiver): the
     /// save that should have come first.
     Persist,
     /// `non-atomic-apply`: the receiver's dedup save after its effect save.
     RecordDedup,
-}
-
-/// The correct protocol and its bug variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Variant {
-    Correct,
-    /// The receiver applies every delivery; a retransmission is applied again.
-    NoDedup,
-    /// The dedup record lives in volatile state while the ledger is durable: after
-    /// a receiver crash a retransmitted message is applied a second time.
-    VolatileDedup,
-    /// The effect and the dedup record are saved in two steps (the second is a
-    /// `RecordDedup` timer, the ack leaves with it): a crash between them leaves
-    /// the effect without its dedup record, and the retransmission applies again.
-    NonAtomicApply,
-    /// The receiver acknowledges on delivery and saves the effect in a later step
-    /// (a `Persist` timer): the sender drops an acknowledged message that the
-    /// receiver has not made durable, and a crash then loses it.
-    AckBeforePersist,
-    /// The sender's outbox is volatile (only the count submitted is saved): a
-    /// sender crash forgets unacknowledged messages, and nobody retransmits them.
-    VolatileOutbox,
-    /// No retransmission timer: one lost message is lost for good.
-    NoRetry,
-    /// The sender sends on submission and saves the submission in a later step (a
-    /// `Persist` timer): the receiver can apply a message its sender has no
-    /// durable record of having submitted — a dirty write that escaped. If the
-    /// sender crashes before saving, its application was never told the message
-    /// was accepted and is free to abandon it, yet its effect exists.
-    SendBeforePersist,
-    /// Dedup by a per-sender high-water mark: a message overtaken by a later one
-    /// counts as a duplicate, is silently dropped, and is acknowledged — so its
-    /// sender stops retrying a message that was never applied.
-    HighWaterMarkDedup,
-    /// A duplicate is dropped without being acknowledged again. Every safety
-    /// property holds — nothing is applied twice or lost — but once the first
-    /// acknowledgement of a message is lost its sender retransmits forever and
-    /// the system never settles: only `progress` sees it.
-    NoReack,
-}
-
-impl Variant {
-    pub const ALL: [Variant; 10] = [
-        Variant::Correct,
-        Variant::NoDedup,
-        Variant::VolatileDedup,
-        Variant::NonAtomicApply,
-        Variant::AckBeforePersist,
-        Variant::VolatileOutbox,
-        Variant::NoRetry,
-        Variant::SendBeforePersist,
-        Variant::HighWaterMarkDedup,
-        Variant::NoReack,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Correct => "correct",
-            Variant::NoDedup => "no-dedup",
-            Variant::VolatileDedup => "volatile-dedup",
-            Variant::NonAtomicApply => "non-atomic-apply",
-            Variant::AckBeforePersist => "ack-before-persist",
-            Variant::VolatileOutbox => "volatile-outbox",
-            Variant::NoRetry => "no-retry",
-            Variant::SendBeforePersist => "send-before-persist",
-            Variant::HighWaterMarkDedup => "high-water-mark-dedup",
-            Variant::NoReack => "no-reack",
-        }
-    }
-
-    /// The property the checker must find violated.
-    pub fn expected_violation(self) -> Option<&'static str> {
-        match self {
-            Variant::Correct => None,
-            Variant::NoDedup | Variant::VolatileDedup | Variant::NonAtomicApply => {
-                Some("exactly-once")
-            }
-            Variant::AckBeforePersist | Variant::VolatileOutbox | Variant::HighWaterMarkDedup => {
-                Some("no-loss")
-            }
-            Variant::NoRetry | Variant::NoReack => Some("eventually-delivered"),
-            Variant::SendBeforePersist => Some("no-phantom"),
-        }
-    }
-
-    pub fn about(self) -> &'static str {
-        match self {
-            Variant::Correct => {
-                "durable outbox, retransmission, dedup saved atomically with the effect"
-            }
-            Variant::NoDedup => "the receiver applies every delivery",
-            Variant::VolatileDedup => "the dedup record is volatile, the ledger durable",
-            Variant::NonAtomicApply => "effect and dedup record saved in two steps",
-            Variant::AckBeforePersist => "the receiver acknowledges before it persists",
-            Variant::VolatileOutbox => "the sender's outbox is not durable",
-            Variant::NoRetry => "no retransmission timer",
-            Variant::SendBeforePersist => "the sender sends before its submission is durable",
-            Variant::HighWaterMarkDedup => {
-                "dedup by a per-sender high-water mark drops a reordered message"
-            }
-            Variant::NoReack => "a duplicate is not acknowledged again; its sender retries forever",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == name)
-    }
 }
 
 /// How the network treats messages. All are lossy.
@@ -280,8 +215,16 @@ impl NetworkKind {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AckRetryCfg {
     pub senders: u8,
+    /// Messages each sender's application submits.
     pub messages: Seq,
+    /// `W`: the receiver's window above its high-water mark.
+    pub window: Seq,
+    /// `F`: the sender's in-flight bound; `F <= W` (the variant
+    /// `in-flight-beyond-window` sends `W + 1`).
+    pub in_flight: Seq,
     pub crashes: u8,
+    /// How many times each sender may lose its disk (0: never).
+    pub disk_losses: u8,
     pub network: NetworkKind,
     pub variant: Variant,
 }
@@ -289,9 +232,12 @@ pub struct AckRetryCfg {
 impl Default for AckRetryCfg {
     fn default() -> Self {
         AckRetryCfg {
-            senders: 2,
-            messages: 2,
+            senders: 1,
+            messages: 3,
+            window: 2,
+            in_flight: 2,
             crashes: 1,
+            disk_losses: 0,
             network: NetworkKind::Unordered,
             variant: Variant::Correct,
         }
@@ -384,8 +330,7 @@ impl Actor for Node {
     fn on_timeout(&self, _id: Id, state: &mut Cow<NodeState>, timer: &Timer, o: &mut Out<Self>) {
         let next = match (self, &**state) {
             (Node::Sender(s), NodeState::Sender(st)) => {
-                s.on_timeout(st, *timer, o);
-                None
+                s.on_timeout(st, *timer, o).map(NodeState::Sender)
             }
             (Node::Receiver(r), NodeState::Receiver(st)) => {
                 r.on_timeout(st, *timer, o).map(NodeState::Receiver)
@@ -403,8 +348,29 @@ pub type AckRetry = System<Node, AckRetryCfg>;
 type State = SystemState<Node>;
 
 impl AckRetryCfg {
-    fn receiver_index(&self) -> usize {
+    pub(crate) fn receiver_index(&self) -> usize {
         usize::from(self.senders)
+    }
+
+    /// The sender's in-flight bound as this variant sets it.
+    pub(crate) fn sender_in_flight(&self) -> Seq {
+        if self.variant == Variant::InFlightBeyondWindow {
+            self.window + 1
+        } else {
+            self.in_flight
+        }
+    }
+
+    /// Refuses a configuration the correct protocol does not allow: `F > W`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.in_flight > self.window {
+            return Err(ConfigError(format!(
+                "--in-flight {} exceeds --window {}: the sender must keep within the \
+                 receiver's window (see --variant in-flight-beyond-window)",
+                self.in_flight, self.window
+            )));
+        }
+        Ok(())
     }
 
     /// Builds the system: senders `0..S` (ids `0..S`), the receiver (id `S`), a
@@ -424,226 +390,19 @@ impl AckRetryCfg {
                 Node::Sender(Sender {
                     receiver,
                     messages: self.messages,
+                    in_flight: self.sender_in_flight(),
+                    disk_losses: self.disk_losses,
                     variant: self.variant,
                 })
             }))
             .actor(Node::Receiver(Receiver {
                 senders: self.senders,
+                window: self.window,
                 variant: self.variant,
             }))
             .init_network(network)
             .lossy_network(LossyNetwork::Yes);
-        let mut system = System::new(actors, names, crashes)
-            .property(Expectation::Always, "exactly-once", |m, s| {
-                ledger(m, s).windows(2).all(|w| w[0] != w[1])
-            })
-            .property(Expectation::Always, "no-loss", |m, s| {
-                let ledger = ledger(m, s);
-                (0..m.actors.cfg.senders).all(|sender| {
-                    let (submitted, retrying) = sender_view(s, sender);
-                    (0..submitted).all(|seq| {
-                        retrying.contains(seq) || ledger.contains(&MsgId { sender, seq })
-                    })
-                })
-            })
-            .property(Expectation::Always, "no-phantom", |m, s| {
-                ledger(m, s)
-                    .iter()
-                    .all(|id| id.seq < durable_submitted(s, id.sender))
-            })
-            .property(Expectation::Sometimes, "all-delivered", all_applied)
-            .progress("eventually-delivered", |m, s| {
-                m.is_at_rest(s) && submitted_applied(m, s)
-            });
-        // A first duplicate already violates exactly-once; states with more
-        // applications than messages plus one add nothing and would let the
-        // buggy variants grow the ledger forever.
-        system.within = |cfg, s| {
-            let total = usize::from(cfg.senders) * usize::from(cfg.messages);
-            match storage(s, cfg.receiver_index()) {
-                Some(NodeStorage::Receiver(r)) => r.ledger.len() <= total + 1,
-                _ => true,
-            }
-        };
-        system
-    }
-}
-
-const EMPTY_LEDGER: &[MsgId] = &[];
-
-/// The receiver's durable ledger.
-fn ledger<'a>(m: &AckRetry, s: &'a State) -> &'a [MsgId] {
-    match storage(s, m.actors.cfg.receiver_index()) {
-        Some(NodeStorage::Receiver(r)) => &r.ledger,
-        _ => EMPTY_LEDGER,
-    }
-}
-
-fn durable_submitted(s: &State, sender: u8) -> Seq {
-    match storage(s, usize::from(sender)) {
-        Some(NodeStorage::Sender(st)) => st.submitted,
-        _ => 0,
-    }
-}
-
-/// What a sender has durably submitted, and what it is still retrying: its live
-/// outbox, or while it is crashed, the outbox it will recover with.
-fn sender_view(s: &State, sender: u8) -> (Seq, Seqs) {
-    let index = usize::from(sender);
-    let stored = match storage(s, index) {
-        Some(NodeStorage::Sender(st)) => Some(st),
-        _ => None,
-    };
-    let submitted = stored.map_or(0, |st| st.submitted);
-    let retrying = match live_state(s, index) {
-        Some(NodeState::Sender(live)) => live.outbox,
-        _ => stored.map_or(Seqs::EMPTY, |st| st.outbox),
-    };
-    (submitted, retrying)
-}
-
-/// Every durably submitted message is in the receiver's durable ledger.
-fn submitted_applied(m: &AckRetry, s: &State) -> bool {
-    let ledger = ledger(m, s);
-    (0..m.actors.cfg.senders).all(|sender| {
-        (0..durable_submitted(s, sender)).all(|seq| ledger.contains(&MsgId { sender, seq }))
-    })
-}
-
-fn all_applied(m: &AckRetry, s: &State) -> bool {
-    let ledger = ledger(m, s);
-    let cfg = &m.actors.cfg;
-    (0..cfg.senders)
-        .all(|sender| (0..cfg.messages).all(|seq| ledger.contains(&MsgId { sender, seq })))
-}
-
-impl Explain for AckRetry {
-    fn summarize(&self, s: &State) -> String {
-        let mut parts = vec![format!("receiver ledger {:?}", ledger(self, s))];
-        for sender in 0..self.actors.cfg.senders {
-            let (submitted, retrying) = sender_view(s, sender);
-            parts.push(format!(
-                "sender {sender}: submitted {submitted}, retrying {retrying:?}"
-            ));
-        }
-        parts.push(format!("crashes {}", s.history.crashes));
-        parts.join("; ")
-    }
-
-    fn progress_properties(&self) -> Vec<ProgressProperty<Self>> {
-        self.progress.clone()
-    }
-}
-
-/// `ack-retry` in the catalogue.
-pub struct AckRetryEntry;
-
-pub static ENTRY: AckRetryEntry = AckRetryEntry;
-
-impl AckRetryEntry {
-    /// Reads and validates the configuration from command-line settings.
-    pub fn config(&self, settings: &Settings) -> Result<AckRetryCfg, ConfigError> {
-        let info = self.info();
-        let settings = &info.resolve(settings)?;
-        info.refuse_unknown_flags(settings)?;
-        let variant = info.variant(settings)?.name;
-        let defaults = AckRetryCfg::default();
-        let senders = bounded(
-            settings.senders,
-            "senders",
-            defaults.senders.into(),
-            1,
-            SENDERS_MAX,
-        )?;
-        let messages = bounded(
-            settings.messages,
-            "messages",
-            defaults.messages.into(),
-            1,
-            MESSAGES_MAX,
-        )?;
-        if u32::from(senders) * u32::from(messages) > MESSAGES_TOTAL_MAX {
-            return Err(ConfigError(format!(
-                "--senders {senders} --messages {messages} is too large to check exhaustively \
-                 (at most {MESSAGES_TOTAL_MAX} messages in all)"
-            )));
-        }
-        let crashes = bounded(
-            settings.crashes,
-            "crashes",
-            defaults.crashes.into(),
-            0,
-            CRASHES_MAX,
-        )?;
-        let network = match &settings.network {
-            Some(n) => NetworkKind::parse(n)?,
-            None => defaults.network,
-        };
-        Ok(AckRetryCfg {
-            senders,
-            messages,
-            crashes,
-            network,
-            variant: Variant::parse(variant).expect("catalogue names parse"),
-        })
-    }
-}
-
-impl ModelEntry for AckRetryEntry {
-    fn info(&self) -> ModelInfo {
-        let d = AckRetryCfg::default();
-        ModelInfo {
-            name: "ack-retry",
-            about: "at-least-once delivery with a durable outbox, plus receiver dedup saved atomically with the effect",
-            flags: vec![
-                FlagInfo { name: "senders", default: d.senders.to_string(), help: "number of senders" },
-                FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender" },
-                FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor" },
-                FlagInfo { name: "network", default: d.network.name().into(), help: "unordered | unordered-dup | ordered (all lossy)" },
-            ],
-            properties: vec![
-                PropertyInfo { name: "exactly-once", expectation: "always", about: "no message id appears twice in the receiver's durable ledger" },
-                PropertyInfo { name: "no-loss", expectation: "always", about: "a message its sender stopped retrying is in the receiver's durable ledger" },
-                PropertyInfo { name: "no-phantom", expectation: "always", about: "only durably submitted messages are applied" },
-                PropertyInfo { name: "all-delivered", expectation: "sometimes", about: "a state with every message applied is reachable" },
-                PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a state at rest with every durably submitted message applied is reachable" },
-            ],
-            variants: Variant::ALL
-                .into_iter()
-                .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
-                .collect(),
-            configs: vec![ConfigInfo {
-                name: "two-crashes",
-                about: "two crashes per behaviour on an ordered network",
-                scope: ConfigScope::Deep,
-                settings: Settings {
-                    crashes: Some(2),
-                    network: Some("ordered".into()),
-                    ..Settings::default()
-                },
-            }],
-        }
-    }
-
-    fn check(&self, settings: &Settings, opts: &RunOptions) -> Result<Report, ConfigError> {
-        let cfg = self.config(settings)?;
-        let label = RunLabel {
-            model: "ack-retry".into(),
-            variant: cfg.variant.name().into(),
-            config: BTreeMap::from([
-                ("senders".to_string(), cfg.senders.to_string()),
-                ("messages".to_string(), cfg.messages.to_string()),
-                ("crashes".to_string(), cfg.crashes.to_string()),
-                ("network".to_string(), cfg.network.name().to_string()),
-            ]),
-            not_checked: Vec::new(),
-        };
-        run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.to_string()))
-    }
-
-    fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
-        let cfg = self.config(settings)?;
-        crate::catalog::serve(cfg.into_model(), None, address)
+        properties::add(System::new(actors, names, crashes))
     }
 }
 
