@@ -359,11 +359,12 @@ where
                     continue;
                 }
                 open.fetch_add(1, Ordering::Relaxed);
-                let (config, deliver, stop, stats, open) = (
+                let (config, deliver, stop, stats, open, open_count) = (
                     Arc::clone(&config),
                     Arc::clone(&deliver),
                     Arc::clone(&stop),
                     Arc::clone(&stats),
+                    Arc::clone(&open),
                     Arc::clone(&open),
                 );
                 let spawned = thread::Builder::new()
@@ -382,6 +383,7 @@ where
                         }
                     });
                 if let Err(error) = spawned {
+                    open_count.fetch_sub(1, Ordering::Relaxed);
                     tracing::error!(node, %error, "cannot start a reader thread");
                 }
             }
