@@ -395,7 +395,12 @@ fn judge(
 /// each named configuration in the table (or, with `deep`, every one) with
 /// the correct protocol.
 fn rows_of(info: &ModelInfo, deep: bool) -> Vec<VariantInfo> {
-    let mut rows = info.variants.clone();
+    let mut rows: Vec<VariantInfo> = info
+        .variants
+        .iter()
+        .filter(|v| deep || !v.deep)
+        .cloned()
+        .collect();
     for config in &info.configs {
         if deep || config.scope == ConfigScope::Table {
             rows.push(VariantInfo {
@@ -585,12 +590,19 @@ mod tests {
                 .filter(Option::is_some)
                 .collect()
         };
-        assert_eq!(named(false), Vec::<Option<String>>::new());
-        assert_eq!(named(true), vec![Some("two-crashes".to_owned())]);
+        assert_eq!(named(false), vec![Some("sync-log".to_owned())]);
+        assert_eq!(
+            named(true),
+            vec![
+                Some("sync-log".to_owned()),
+                Some("sync-log-two-messages".to_owned()),
+                Some("two-crashes".to_owned())
+            ]
+        );
         let rows = rows_of(&info, true);
         let last = rows.last().unwrap();
         assert_eq!((last.name, last.kind), ("correct", VariantKind::Correct));
-        assert_eq!(rows.len(), info.variants.len() + 1);
+        assert_eq!(rows.len(), info.variants.len() + 3);
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn list_json_names_models_variants_and_their_expected_violations() {
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(flags, ["senders", "messages", "crashes", "network"]);
+    assert_eq!(flags, ["senders", "messages", "crashes", "network", "log"]);
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn a_named_configuration_sets_its_flags_and_a_given_flag_wins() {
     assert_eq!(unknown.status.code(), Some(2));
     assert_eq!(
         stderr(&unknown),
-        "eo: ack-retry has no configuration 'nope' (configurations: two-crashes)\n"
+        "eo: ack-retry has no configuration 'nope' (configurations: sync-log, sync-log-two-messages, two-crashes)\n"
     );
     let deep = eo(&["check", "ack-retry", "--deep"]);
     assert_eq!(deep.status.code(), Some(2));

@@ -39,7 +39,7 @@ use crate::catalog::{
     Settings, VariantInfo,
 };
 use crate::check::{run, Explain, ProgressProperty, Report, RunLabel, RunOptions};
-use crate::system::{live_state, storage, History, System, SystemState};
+use crate::system::{live_state, storage, History, LogMode, System, SystemState};
 use receiver::{Receiver, ReceiverState, ReceiverStorage};
 use sender::{Sender, SenderState, SenderStorage};
 use stateright::actor::{Actor, ActorModel, Id, LossyNetwork, Network, Out};
@@ -169,10 +169,21 @@ pub enum Variant {
     /// acknowledgement of a message is lost its sender retransmits forever and
     /// the system never settles: only `progress` sees it.
     NoReack,
+    // --- Syncing-log variants (issue 9, "a log that syncs"; see docs/system.md).
+    // Each is a flag of the System, not protocol code, and is unsafe only
+    // under `--log sync` (their default).
+    /// The receiver's acknowledgement leaves at once instead of waiting for
+    /// the sync of the application it confirms: the sender stops retrying a
+    /// message whose application a receiver crash can still lose.
+    AckBeforeSync,
+    /// The receiver's one save is written as two appends, the effect and then
+    /// the dedup record: a crash that keeps only the first leaves the effect
+    /// without its dedup record, and the retransmission applies again.
+    TornApply,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 10] = [
+    pub const ALL: [Variant; 12] = [
         Variant::Correct,
         Variant::NoDedup,
         Variant::VolatileDedup,
@@ -183,6 +194,8 @@ impl Variant {
         Variant::SendBeforePersist,
         Variant::HighWaterMarkDedup,
         Variant::NoReack,
+        Variant::AckBeforeSync,
+        Variant::TornApply,
     ];
 
     pub fn name(self) -> &'static str {
@@ -197,6 +210,8 @@ impl Variant {
             Variant::SendBeforePersist => "send-before-persist",
             Variant::HighWaterMarkDedup => "high-water-mark-dedup",
             Variant::NoReack => "no-reack",
+            Variant::AckBeforeSync => "ack-before-sync",
+            Variant::TornApply => "torn-apply",
         }
     }
 
@@ -204,12 +219,14 @@ impl Variant {
     pub fn expected_violation(self) -> Option<&'static str> {
         match self {
             Variant::Correct => None,
-            Variant::NoDedup | Variant::VolatileDedup | Variant::NonAtomicApply => {
-                Some("exactly-once")
-            }
-            Variant::AckBeforePersist | Variant::VolatileOutbox | Variant::HighWaterMarkDedup => {
-                Some("no-loss")
-            }
+            Variant::NoDedup
+            | Variant::VolatileDedup
+            | Variant::NonAtomicApply
+            | Variant::TornApply => Some("exactly-once"),
+            Variant::AckBeforePersist
+            | Variant::VolatileOutbox
+            | Variant::HighWaterMarkDedup
+            | Variant::AckBeforeSync => Some("no-loss"),
             Variant::NoRetry | Variant::NoReack => Some("eventually-delivered"),
             Variant::SendBeforePersist => Some("no-phantom"),
         }
@@ -231,11 +248,26 @@ impl Variant {
                 "dedup by a per-sender high-water mark drops a reordered message"
             }
             Variant::NoReack => "a duplicate is not acknowledged again; its sender retries forever",
+            Variant::AckBeforeSync => {
+                "the receiver's ack leaves before its application is synced (--log sync)"
+            }
+            Variant::TornApply => {
+                "effect and dedup record are two appends; a crash may keep the first only (--log sync)"
+            }
         }
     }
 
     pub fn parse(name: &str) -> Option<Variant> {
         Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The log a variant is checked with unless `--log` says otherwise: the
+    /// syncing-log variants need `sync`.
+    pub fn default_log(self) -> LogMode {
+        match self {
+            Variant::AckBeforeSync | Variant::TornApply => LogMode::Sync,
+            _ => LogMode::Atomic,
+        }
     }
 }
 
@@ -284,6 +316,8 @@ pub struct AckRetryCfg {
     pub crashes: u8,
     pub network: NetworkKind,
     pub variant: Variant,
+    /// How a save becomes durable (`--log`).
+    pub log: LogMode,
 }
 
 impl Default for AckRetryCfg {
@@ -294,6 +328,7 @@ impl Default for AckRetryCfg {
             crashes: 1,
             network: NetworkKind::Unordered,
             variant: Variant::Correct,
+            log: LogMode::Atomic,
         }
     }
 }
@@ -400,9 +435,49 @@ impl Actor for Node {
 
 /// The checked system.
 pub type AckRetry = System<Node, AckRetryCfg>;
+
+/// `torn-apply`'s records: a receiver save that applies a message is written
+/// as the effect (the new ledger with the old dedup record), then the whole
+/// new value. Any other save is one record.
+fn torn_apply_records(
+    cfg: &AckRetryCfg,
+    id: Id,
+    before: Option<&NodeStorage>,
+    saved: &NodeStorage,
+) -> Vec<NodeStorage> {
+    let NodeStorage::Receiver(after) = saved else {
+        return vec![saved.clone()];
+    };
+    let old_dedup = match before {
+        Some(NodeStorage::Receiver(old)) if old.ledger == after.ledger => {
+            return vec![saved.clone()]
+        }
+        Some(NodeStorage::Receiver(old)) => old.dedup.clone(),
+        _ => vec![Seqs::EMPTY; usize::from(cfg.senders)],
+    };
+    debug_assert_eq!(usize::from(id), cfg.receiver_index());
+    let effect = NodeStorage::Receiver(ReceiverStorage {
+        ledger: after.ledger.clone(),
+        dedup: old_dedup,
+    });
+    vec![effect, saved.clone()]
+}
 type State = SystemState<Node>;
 
 impl AckRetryCfg {
+    /// The defaults a variant is checked with: the syncing-log variants run
+    /// under `--log sync` with one message per sender (a syncing log
+    /// multiplies the state space; see docs/system.md).
+    pub fn defaults_for(variant: Variant) -> AckRetryCfg {
+        let log = variant.default_log();
+        AckRetryCfg {
+            variant,
+            log,
+            messages: if log == LogMode::Sync { 1 } else { 2 },
+            ..AckRetryCfg::default()
+        }
+    }
+
     fn receiver_index(&self) -> usize {
         usize::from(self.senders)
     }
@@ -458,6 +533,13 @@ impl AckRetryCfg {
         // A first duplicate already violates exactly-once; states with more
         // applications than messages plus one add nothing and would let the
         // buggy variants grow the ledger forever.
+        // The syncing log (issue 9): the variants are flags of the System.
+        system.log = self.log;
+        let receiver_index = self.receiver_index();
+        system.releases_before_sync[receiver_index] = self.variant == Variant::AckBeforeSync;
+        if self.variant == Variant::TornApply {
+            system.records = torn_apply_records;
+        }
         system.within = |cfg, s| {
             let total = usize::from(cfg.senders) * usize::from(cfg.messages);
             match storage(s, cfg.receiver_index()) {
@@ -546,8 +628,8 @@ impl AckRetryEntry {
         let info = self.info();
         let settings = &info.resolve(settings)?;
         info.refuse_unknown_flags(settings)?;
-        let variant = info.variant(settings)?.name;
-        let defaults = AckRetryCfg::default();
+        let variant = Variant::parse(info.variant(settings)?.name).expect("catalogue names parse");
+        let defaults = AckRetryCfg::defaults_for(variant);
         let senders = bounded(
             settings.senders,
             "senders",
@@ -584,7 +666,8 @@ impl AckRetryEntry {
             messages,
             crashes,
             network,
-            variant: Variant::parse(variant).expect("catalogue names parse"),
+            variant,
+            log: LogMode::parse(settings.log.as_deref(), defaults.log)?,
         })
     }
 }
@@ -597,9 +680,10 @@ impl ModelEntry for AckRetryEntry {
             about: "at-least-once delivery with a durable outbox, plus receiver dedup saved atomically with the effect",
             flags: vec![
                 FlagInfo { name: "senders", default: d.senders.to_string(), help: "number of senders" },
-                FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender" },
+                FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender (ack-before-sync, torn-apply default to 1)" },
                 FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor" },
                 FlagInfo { name: "network", default: d.network.name().into(), help: "unordered | unordered-dup | ordered (all lossy)" },
+                FlagInfo { name: "log", default: d.log.name().into(), help: "atomic | sync: saves durable at once, or appends durable at a sync (ack-before-sync, torn-apply default to sync)" },
             ],
             properties: vec![
                 PropertyInfo { name: "exactly-once", expectation: "always", about: "no message id appears twice in the receiver's durable ledger" },
@@ -613,6 +697,23 @@ impl ModelEntry for AckRetryEntry {
                 .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
                 .collect(),
             configs: vec![ConfigInfo {
+                name: "sync-log",
+                about: "the correct protocol under a syncing log, one message per sender",
+                scope: ConfigScope::Table,
+                settings: Settings {
+                    log: Some("sync".into()),
+                    messages: Some(1),
+                    ..Settings::default()
+                },
+            }, ConfigInfo {
+                name: "sync-log-two-messages",
+                about: "the correct protocol under a syncing log, two messages per sender (1.8 M states)",
+                scope: ConfigScope::Deep,
+                settings: Settings {
+                    log: Some("sync".into()),
+                    ..Settings::default()
+                },
+            }, ConfigInfo {
                 name: "two-crashes",
                 about: "two crashes per behaviour on an ordered network",
                 scope: ConfigScope::Deep,
@@ -635,6 +736,7 @@ impl ModelEntry for AckRetryEntry {
                 ("messages".to_string(), cfg.messages.to_string()),
                 ("crashes".to_string(), cfg.crashes.to_string()),
                 ("network".to_string(), cfg.network.name().to_string()),
+                ("log".to_string(), cfg.log.name().to_string()),
             ]),
             not_checked: Vec::new(),
         };

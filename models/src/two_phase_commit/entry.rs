@@ -48,6 +48,13 @@ impl TwoPhaseCommitEntry {
             0,
             CRASHES_MAX,
         )?;
+        let log = crate::system::LogMode::parse(settings.log.as_deref(), variant.default_log())?;
+        if settings.symmetry && log == crate::system::LogMode::Sync {
+            return Err(ConfigError(
+                "--symmetry does not permute the syncing log's tails yet: drop --symmetry or --log sync"
+                    .into(),
+            ));
+        }
         if settings.coordinator_never_recovers && crashes == 0 {
             return Err(ConfigError(
                 "--coordinator-never-recovers needs a crash: drop --crashes 0".into(),
@@ -60,6 +67,7 @@ impl TwoPhaseCommitEntry {
                 crashes,
                 coordinator_never_recovers: settings.coordinator_never_recovers,
                 variant,
+                log,
             },
             settings.symmetry,
         ))
@@ -84,7 +92,12 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 coordinator_never_recovers: true,
                 ..Settings::default()
             },
+            deep: false,
         });
+        // vote-before-sync's row takes about two minutes: `--deep` only.
+        for v in &mut variants {
+            v.deep = v.name == Variant::VoteBeforeSync.name();
+        }
         ModelInfo {
             name: "two-phase-commit",
             about: "2PC with crash recovery, presumed abort and client retries, refining TwoPhase",
@@ -93,6 +106,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 FlagInfo { name: "transactions", default: d.transactions.to_string(), help: "transactions the client runs one after another (1 or 2; untagged-decision defaults to 2)" },
                 FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2; untagged-decision defaults to 0)" },
                 FlagInfo { name: "symmetry", default: "off".into(), help: "reduce by symmetry over participants" },
+                FlagInfo { name: "log", default: "atomic".into(), help: "atomic | sync: saves durable at once, or appends durable at a sync (vote-before-sync defaults to sync)" },
                 FlagInfo { name: "coordinator-never-recovers", default: "off".into(), help: "the coordinator may crash and never recovers (2PC blocks)" },
             ],
             properties: vec![
@@ -106,6 +120,15 @@ impl ModelEntry for TwoPhaseCommitEntry {
             ],
             variants,
             configs: vec![ConfigInfo {
+                name: "sync-log",
+                about: "the correct protocol under a syncing log, two participants (115 k states)",
+                scope: ConfigScope::Deep,
+                settings: Settings {
+                    log: Some("sync".into()),
+                    participants: Some(2),
+                    ..Settings::default()
+                },
+            }, ConfigInfo {
                 name: "two-transactions",
                 about: "two participants, two transactions one after another",
                 scope: ConfigScope::Deep,
@@ -131,6 +154,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
                     "coordinator-recovers".to_string(),
                     (!cfg.coordinator_never_recovers).to_string(),
                 ),
+                ("log".to_string(), cfg.log.name().to_string()),
                 (
                     "symmetry".to_string(),
                     if symmetry { "on" } else { "off" }.to_string(),

@@ -193,6 +193,8 @@ pub struct TwoPhaseCfg {
     /// The coordinator may crash and never recovers; nobody else crashes.
     pub coordinator_never_recovers: bool,
     pub variant: Variant,
+    /// How a save becomes durable (`--log`).
+    pub log: crate::system::LogMode,
 }
 
 impl Default for TwoPhaseCfg {
@@ -203,6 +205,7 @@ impl Default for TwoPhaseCfg {
             crashes: 1,
             coordinator_never_recovers: false,
             variant: Variant::Correct,
+            log: crate::system::LogMode::Atomic,
         }
     }
 }
@@ -393,6 +396,11 @@ impl TwoPhaseCfg {
             let n = system.may_crash.len();
             system.may_crash = (0..n).map(|i| i == 0).collect();
             system.recovers[0] = false;
+        }
+        // The syncing log (issue 9): the variant is a flag of the System.
+        system.log = self.log;
+        for i in 1..=usize::from(self.participants) {
+            system.releases_before_sync[i] = self.variant == Variant::VoteBeforeSync;
         }
         let mut system = properties::add(system);
         system.dead = dead::dead;

@@ -447,6 +447,7 @@ fn removing_dead_messages_loses_nothing_a_property_sees() {
             crashes,
             coordinator_never_recovers: never_recovers,
             variant,
+            ..TwoPhaseCfg::default()
         };
         let reduced = cfg.clone().into_model();
         let mut kept = cfg.clone().into_model();

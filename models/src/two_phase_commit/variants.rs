@@ -46,10 +46,16 @@ pub enum Variant {
     /// to rest. Every terminal state is decided, so an `eventually` checked at
     /// terminal states passes; only `progress` sees it.
     RetryUnanswered,
+    // --- Syncing-log variant (issue 9, "a log that syncs"; docs/system.md):
+    // a flag of the System, unsafe only under `--log sync` (its default).
+    /// A participant's yes vote leaves at once instead of waiting for the sync
+    /// of its prepared record: a crash that loses the record makes it forget
+    /// the vote, and it aborts a transaction the coordinator commits.
+    VoteBeforeSync,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 10] = [
+    pub const ALL: [Variant; 11] = [
         Variant::Correct,
         Variant::DecisionNotLogged,
         Variant::VoteBeforePersist,
@@ -60,6 +66,7 @@ impl Variant {
         Variant::PresumeCommit,
         Variant::UntaggedDecision,
         Variant::RetryUnanswered,
+        Variant::VoteBeforeSync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +81,7 @@ impl Variant {
             Variant::PresumeCommit => "presume-commit",
             Variant::UntaggedDecision => "untagged-decision",
             Variant::RetryUnanswered => "retry-unanswered",
+            Variant::VoteBeforeSync => "vote-before-sync",
         }
     }
 
@@ -84,7 +92,8 @@ impl Variant {
             Variant::DecisionNotLogged
             | Variant::VoteBeforePersist
             | Variant::ParticipantTimeoutAbort
-            | Variant::PresumeCommit => Some("atomicity"),
+            | Variant::PresumeCommit
+            | Variant::VoteBeforeSync => Some("atomicity"),
             // With two participants a late untagged Commit of the first
             // transaction commits the second at one participant while the other
             // voted no and aborted it.
@@ -153,11 +162,22 @@ impl Variant {
             Variant::RetryUnanswered => {
                 "a client's retry of a decided transaction is not answered; it retries forever"
             }
+            Variant::VoteBeforeSync => {
+                "a participant's yes vote leaves before its prepared record is synced (--log sync)"
+            }
         }
     }
 
     pub fn parse(name: &str) -> Option<Variant> {
         Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The log a variant is checked with unless `--log` says otherwise.
+    pub fn default_log(self) -> crate::system::LogMode {
+        match self {
+            Variant::VoteBeforeSync => crate::system::LogMode::Sync,
+            _ => crate::system::LogMode::Atomic,
+        }
     }
 }
 
