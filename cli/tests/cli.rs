@@ -50,7 +50,8 @@ fn list_json_names_models_variants_and_their_expected_violations() {
             "in-flight",
             "crashes",
             "disk-losses",
-            "network"
+            "network",
+            "log"
         ]
     );
 }
@@ -109,7 +110,7 @@ fn a_named_configuration_sets_its_flags_and_a_given_flag_wins() {
     assert_eq!(unknown.status.code(), Some(2));
     assert_eq!(
         stderr(&unknown),
-        "eo: ack-retry has no configuration 'nope' (configurations: two-crashes, two-senders, disk-loss, wide-window)\n"
+        "eo: ack-retry has no configuration 'nope' (configurations: sync-log, two-crashes, two-senders, disk-loss, wide-window)\n"
     );
     let deep = eo(&["check", "ack-retry", "--deep"]);
     assert_eq!(deep.status.code(), Some(2));

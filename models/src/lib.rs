@@ -20,6 +20,8 @@ pub mod ack_retry;
 pub mod catalog;
 pub mod check;
 pub mod graph;
+#[cfg(test)]
+mod sync_log_tests;
 pub mod system;
 pub mod two_phase_commit;
 pub mod two_phase_spec;

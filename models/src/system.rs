@@ -37,12 +37,14 @@
 //! It also names the actors, so that counterexamples and the Explorer's sequence
 //! diagrams read `sender 0 → receiver: Data(1)` rather than `Id(0) → Id(2)`.
 
+use crate::catalog::ConfigError;
 use crate::check::ProgressProperty;
 use stateright::actor::{
-    Actor, ActorModel, ActorModelAction, ActorModelState, Command, Id, Network, Out, RandomChoices,
-    Timers,
+    Actor, ActorModel, ActorModelAction, ActorModelState, Command, Envelope, Id, Network, Out,
+    RandomChoices, Timers,
 };
 use stateright::{Model, Path, Property};
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -85,20 +87,98 @@ impl Shape {
     }
 }
 
+/// How a step's save becomes durable (see [`System::log`] and docs/system.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LogMode {
+    /// A step's save is durable at once, and its sends leave at once.
+    #[default]
+    Atomic,
+    /// A save is an append to the actor's pending tail, durable only once a
+    /// `Sync` step syncs the tail; the step's sends wait for that sync. A crash
+    /// keeps any prefix of the pending appends and drops the waiting sends.
+    Sync,
+}
+
+impl LogMode {
+    /// `atomic` or `sync`, as `--log` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogMode::Atomic => "atomic",
+            LogMode::Sync => "sync",
+        }
+    }
+
+    /// Reads `--log` (absent: `default`).
+    pub fn parse(text: Option<&str>, default: LogMode) -> Result<LogMode, ConfigError> {
+        match text {
+            None => Ok(default),
+            Some("atomic") => Ok(LogMode::Atomic),
+            Some("sync") => Ok(LogMode::Sync),
+            Some(other) => Err(ConfigError(format!(
+                "--log {other} is not a log mode: it must be atomic or sync"
+            ))),
+        }
+    }
+}
+
+/// Under [`LogMode::Sync`], what one actor has appended but not yet synced:
+/// the storage snapshot after each append (storage in these models is one
+/// whole value, so an append is the value it leaves), and the messages its
+/// steps sent meanwhile, in order, held until the sync. Empty under
+/// [`LogMode::Atomic`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tail<S, M> {
+    pub appends: Vec<S>,
+    pub held: Vec<(Id, M)>,
+}
+
+impl<S, M> Default for Tail<S, M> {
+    fn default() -> Self {
+        Tail {
+            appends: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+}
+
+impl<S, M> Tail<S, M> {
+    pub fn is_empty(&self) -> bool {
+        self.appends.is_empty() && self.held.is_empty()
+    }
+}
+
 /// The history every [`System`] keeps: how many crashes and disk losses have
-/// happened so far, and the state's [`Shape`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct History {
+/// happened so far, the state's [`Shape`], and each actor's unsynced [`Tail`].
+/// All of it is hashed with the state; the tails' vectors hash their lengths,
+/// so the fingerprint stays exact.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct History<S, M> {
     pub crashes: u8,
     /// Disk losses so far (see [`System::disk_loss_budget`]); not counted in
     /// `crashes`.
     pub disk_losses: u8,
     pub shape: Shape,
+    /// Per actor (one entry each once the system starts), its unsynced tail.
+    pub tails: Vec<Tail<S, M>>,
 }
 
-/// The state of a [`System`]: Stateright's actor-system state with a crash count
-/// and its shape.
-pub type SystemState<A> = ActorModelState<A, History>;
+impl<S, M> Default for History<S, M> {
+    fn default() -> Self {
+        History {
+            crashes: 0,
+            disk_losses: 0,
+            shape: Shape::default(),
+            tails: Vec::new(),
+        }
+    }
+}
+
+/// The history of a system of `A` actors.
+pub type SystemHistory<A> = History<<A as Actor>::Storage, <A as Actor>::Msg>;
+
+/// The state of a [`System`]: Stateright's actor-system state with a crash count,
+/// its shape and the actors' unsynced tails.
+pub type SystemState<A> = ActorModelState<A, SystemHistory<A>>;
 
 /// Recomputes the shape of `state` after its timers, choices or network changed
 /// (every step does it; a symmetry `representative` must do it too).
@@ -113,12 +193,28 @@ pub enum Step<M, T, R> {
     /// A delivery, loss, timeout, crash, recovery or random choice.
     Actor(ActorModelAction<M, T, R>),
     /// The actor crashes and its storage is cleared: it later recovers through
-    /// `on_start` with no storage, as if on a new disk.
+    /// `on_start` with no storage, as if on a new disk. Under
+    /// [`LogMode::Sync`] its unsynced tail and held sends go too.
     LoseDisk(Id),
+    /// [`LogMode::Sync`]: the actor's pending appends become durable and the
+    /// sends held behind them leave, in order.
+    Sync(Id),
+    /// [`LogMode::Sync`]: the actor crashes with `pending` unsynced appends,
+    /// of which the first `kept` reached the disk; its held sends are dropped.
+    /// (With nothing pending a crash is `Step::Actor(Crash)`.)
+    CrashUnsynced { actor: Id, kept: u8, pending: u8 },
 }
 
 /// An action of a [`System`].
 pub type SystemAction<A> = Step<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
+
+/// How one save becomes records of a syncing log (see [`System::records`]).
+pub type Records<A, C> = fn(
+    &C,
+    Id,
+    Option<&<A as Actor>::Storage>,
+    &<A as Actor>::Storage,
+) -> Vec<<A as Actor>::Storage>;
 
 /// A system of named actors with a total crash budget. See the module docs.
 #[derive(Clone)]
@@ -130,7 +226,7 @@ where
 {
     /// The actors, their network and configuration, without Stateright's own
     /// crash actions (those come from [`System`]).
-    pub actors: ActorModel<A, C, History>,
+    pub actors: ActorModel<A, C, SystemHistory<A>>,
     /// Display names, one per actor, in id order.
     pub names: Vec<String>,
     /// How many crashes a behaviour may contain in total.
@@ -145,6 +241,18 @@ where
     pub disk_loss_budget: u8,
     /// Whether an actor may lose its disk (no actor by default).
     pub may_lose_disk: Vec<bool>,
+    /// How a save becomes durable ([`LogMode::Atomic`] by default).
+    pub log: LogMode,
+    /// Under [`LogMode::Sync`], per actor: its sends leave at once instead of
+    /// waiting for the sync of what its step appended (a bug variant's flag:
+    /// "acknowledge before the sync"). All false by default.
+    pub releases_before_sync: Vec<bool>,
+    /// Under [`LogMode::Sync`]: the records one save of actor `id` appends,
+    /// given the storage it replaces (durable or pending) and the new one.
+    /// By default one record, the new value; a model may split a save into
+    /// several records (the last must be the new value), each of which a
+    /// crash may keep or lose with the ones after it.
+    pub records: Records<A, C>,
     /// Whether an actor recovers after a crash. An actor that never recovers
     /// models a permanent failure (for example 2PC's blocking coordinator).
     pub recovers: Vec<bool>,
@@ -184,7 +292,11 @@ where
 {
     /// Wraps `actors`; every actor may crash and recovers, copies are bounded by
     /// two, and there are no properties yet.
-    pub fn new(actors: ActorModel<A, C, History>, names: Vec<String>, crash_budget: u8) -> Self {
+    pub fn new(
+        actors: ActorModel<A, C, SystemHistory<A>>,
+        names: Vec<String>,
+        crash_budget: u8,
+    ) -> Self {
         assert_eq!(actors.actors.len(), names.len(), "one name per actor");
         assert!(names.len() <= ACTORS_MAX, "at most {ACTORS_MAX} actors");
         assert_eq!(
@@ -199,6 +311,9 @@ where
             may_crash: vec![true; n],
             disk_loss_budget: 0,
             may_lose_disk: vec![false; n],
+            log: LogMode::Atomic,
+            releases_before_sync: vec![false; n],
+            records: |_, _, _, saved| vec![saved.clone()],
             recovers: vec![true; n],
             copies_max: 1,
             within: |_, _| true,
@@ -263,8 +378,11 @@ where
 
     /// True when no timer is armed and every message in flight, if any, is
     /// dead: nothing can happen any more but the loss of dead messages.
+    /// Under [`LogMode::Sync`] an unsynced tail is work too: a state with one
+    /// is not settled (a sync or a crash is still to come).
     pub fn is_settled(&self, state: &SystemState<A>) -> bool {
-        state.timers_set.iter().all(|t| t.iter().next().is_none())
+        state.history.tails.iter().all(Tail::is_empty)
+            && state.timers_set.iter().all(|t| t.iter().next().is_none())
             && in_flight(&state.network).all(|(src, dst, msg)| self.is_dead(state, src, dst, msg))
     }
 
@@ -381,6 +499,8 @@ where
                     choices.remove(&key);
                 }
                 Command::ChooseRandom(key, random) => choices.insert(key, random),
+                // Under a syncing log a save is an append: the state changes.
+                Command::Save(_) if self.log == LogMode::Sync => return false,
                 Command::Save(s) => saved = Some(s),
                 Command::Send(dst, msg) => sends.push((dst, msg)),
             }
@@ -405,11 +525,113 @@ where
         })
     }
 
+    /// Under [`LogMode::Sync`]: the actor a step runs and the commands it
+    /// issues, computed again (actors are deterministic) so that its saves and
+    /// sends can be held; `None` for a step that runs no actor code.
+    fn rerun(
+        &self,
+        last: &SystemState<A>,
+        action: &ActorModelAction<A::Msg, A::Timer, A::Random>,
+    ) -> Option<(Id, Out<A>)> {
+        let mut out = Out::new();
+        let id = match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                let i = usize::from(*dst);
+                let mut state = Cow::Borrowed(&*last.actor_states[i]);
+                self.actors.actors[i].on_msg(*dst, &mut state, *src, msg.clone(), &mut out);
+                *dst
+            }
+            ActorModelAction::Timeout(id, timer) => {
+                let i = usize::from(*id);
+                let mut state = Cow::Borrowed(&*last.actor_states[i]);
+                self.actors.actors[i].on_timeout(*id, &mut state, timer, &mut out);
+                *id
+            }
+            ActorModelAction::SelectRandom { actor, random, .. } => {
+                let i = usize::from(*actor);
+                let mut state = Cow::Borrowed(&*last.actor_states[i]);
+                self.actors.actors[i].on_random(*actor, &mut state, random, &mut out);
+                *actor
+            }
+            ActorModelAction::Recover(id) => {
+                let i = usize::from(*id);
+                let _ = self.actors.actors[i].on_start(*id, &last.actor_storages[i], &mut out);
+                *id
+            }
+            ActorModelAction::Drop(_) | ActorModelAction::Crash(_) => return None,
+        };
+        Some((id, out))
+    }
+
+    /// Under [`LogMode::Sync`]: turns what Stateright applied at once into
+    /// what a syncing log does. The step's saves become appends to the actor's
+    /// tail (its durable storage stays as it was), and its sends are taken
+    /// back out of the network and held while anything is pending — unless
+    /// the actor releases before the sync.
+    fn log_step(&self, last: &SystemState<A>, next: &mut SystemState<A>, id: Id, out: Out<A>) {
+        let i = usize::from(id);
+        let mut saves = Vec::new();
+        let mut sends = Vec::new();
+        for command in out {
+            match command {
+                Command::Save(saved) => saves.push(saved),
+                Command::Send(dst, msg) => sends.push((dst, msg)),
+                _ => {}
+            }
+        }
+        if !saves.is_empty() {
+            next.actor_storages[i] = last.actor_storages[i].clone();
+            for saved in saves {
+                let before = next.history.tails[i]
+                    .appends
+                    .last()
+                    .or(last.actor_storages[i].as_ref())
+                    .cloned();
+                // A record equal to the value it follows changes nothing a
+                // crash could keep or lose: it is not appended (this also
+                // keeps the tail finite when a step saves what it had).
+                let mut current = before;
+                for record in (self.records)(&self.actors.cfg, id, current.as_ref(), &saved) {
+                    if current.as_ref() != Some(&record) {
+                        next.history.tails[i].appends.push(record.clone());
+                        current = Some(record);
+                    }
+                }
+            }
+        }
+        if self.releases_before_sync[i] || next.history.tails[i].appends.is_empty() {
+            return;
+        }
+        for (dst, msg) in sends.iter().rev() {
+            unsend(&mut next.network, &last.network, id, *dst, msg);
+        }
+        // Held copies are bounded like copies in flight: a send identical to
+        // `copies_max` already held is absorbed (the sync would put them into
+        // the network, where the extra copy would be absorbed anyway).
+        let held = &mut next.history.tails[i].held;
+        for send in sends {
+            if held.iter().filter(|h| **h == send).count() < self.copies_max {
+                held.push(send);
+            }
+        }
+    }
+
     /// One readable line for an action, e.g. `sender 0 → receiver: Data(1)`.
     pub fn describe(&self, action: &SystemAction<A>) -> String {
         let action = match action {
             Step::Actor(action) => action,
             Step::LoseDisk(id) => return format!("{} crashes and loses its disk", self.name(*id)),
+            Step::Sync(id) => return format!("{} syncs its log", self.name(*id)),
+            Step::CrashUnsynced {
+                actor,
+                kept,
+                pending,
+            } => {
+                return format!(
+                    "{} crashes, keeping {kept} of {pending} unsynced appends",
+                    self.name(*actor)
+                )
+            }
         };
         match action {
             ActorModelAction::Deliver { src, dst, msg } => {
@@ -445,6 +667,23 @@ where
     fn init_states(&self) -> Vec<Self::State> {
         let mut states = self.actors.init_states();
         for s in &mut states {
+            s.history.tails = vec![Tail::default(); self.names.len()];
+            // Under a syncing log, what the actors saved on start is pending.
+            if self.log == LogMode::Sync {
+                // The state before any actor started: nothing stored, the
+                // initial network.
+                let blank = ActorModelState {
+                    actor_storages: vec![None; self.names.len()],
+                    network: self.actors.init_network.clone(),
+                    ..s.clone()
+                };
+                for i in 0..self.names.len() {
+                    let id = Id::from(i);
+                    let mut out = Out::new();
+                    let _ = self.actors.actors[i].on_start(id, &None, &mut out);
+                    self.log_step(&blank, s, id, out);
+                }
+            }
             reshape(s);
         }
         states
@@ -462,7 +701,21 @@ where
         }
         if state.history.crashes < self.crash_budget {
             for (index, crashed) in state.crashed.iter().enumerate() {
-                if !crashed && self.may_crash[index] && !self.crash_is_undone(state, index) {
+                if *crashed || !self.may_crash[index] {
+                    continue;
+                }
+                let pending = state.history.tails[index].appends.len();
+                if pending > 0 {
+                    // One successor per prefix of the pending appends kept.
+                    let pending = u8::try_from(pending).unwrap_or(u8::MAX);
+                    for kept in 0..=pending {
+                        actions.push(Step::CrashUnsynced {
+                            actor: Id::from(index),
+                            kept,
+                            pending,
+                        });
+                    }
+                } else if !self.crash_is_undone(state, index) {
                     actions.push(Step::Actor(ActorModelAction::Crash(Id::from(index))));
                 }
             }
@@ -476,22 +729,60 @@ where
                 }
             }
         }
+        for (index, tail) in state.history.tails.iter().enumerate() {
+            if !tail.is_empty() {
+                actions.push(Step::Sync(Id::from(index)));
+            }
+        }
     }
 
     fn next_state(&self, last: &Self::State, action: Self::Action) -> Option<Self::State> {
         let mut next = match action {
             Step::Actor(action) => {
                 let is_crash = matches!(action, ActorModelAction::Crash(_));
+                let step = match self.log {
+                    LogMode::Atomic => None,
+                    LogMode::Sync => self.rerun(last, &action),
+                };
                 let mut next = self.actors.next_state(last, action)?;
                 if is_crash {
                     next.history.crashes += 1;
+                }
+                if let Some((id, out)) = step {
+                    self.log_step(last, &mut next, id, out);
                 }
                 next
             }
             Step::LoseDisk(id) => {
                 let mut next = self.actors.next_state(last, ActorModelAction::Crash(id))?;
                 next.actor_storages[usize::from(id)] = None;
+                next.history.tails[usize::from(id)] = Tail::default();
                 next.history.disk_losses += 1;
+                next
+            }
+            Step::Sync(id) => {
+                let mut next = last.clone();
+                let tail = std::mem::take(&mut next.history.tails[usize::from(id)]);
+                if let Some(synced) = tail.appends.last() {
+                    next.actor_storages[usize::from(id)] = Some(synced.clone());
+                }
+                for (dst, msg) in tail.held {
+                    send(&mut next.network, id, dst, msg);
+                }
+                next
+            }
+            Step::CrashUnsynced { actor, kept, .. } => {
+                let mut next = self
+                    .actors
+                    .next_state(last, ActorModelAction::Crash(actor))?;
+                next.history.crashes += 1;
+                let tail = std::mem::take(&mut next.history.tails[usize::from(actor)]);
+                if let Some(durable) = usize::from(kept)
+                    .checked_sub(1)
+                    .and_then(|k| tail.appends.get(k))
+                {
+                    next.actor_storages[usize::from(actor)] = Some(durable.clone());
+                }
                 next
             }
         };
@@ -562,6 +853,66 @@ where
 
     fn within_boundary(&self, state: &Self::State) -> bool {
         (self.within)(&self.actors.cfg, state)
+    }
+}
+
+/// Puts a message into the network (Stateright's own `Network::send` is
+/// private to it): what a [`Step::Sync`] does with each held send.
+fn send<M: Eq + Hash + Clone>(network: &mut Network<M>, src: Id, dst: Id, msg: M) {
+    match network {
+        Network::UnorderedDuplicating(set, _) => {
+            set.insert(Envelope { src, dst, msg });
+        }
+        Network::UnorderedNonDuplicating(multiset) => {
+            *multiset.entry(Envelope { src, dst, msg }).or_insert(0) += 1;
+        }
+        Network::Ordered(channels) => channels.entry((src, dst)).or_default().push_back(msg),
+    }
+}
+
+/// Takes back a send a step just made (its latest copy): the message is held
+/// instead. `before` is the network before the step: in a duplicating network
+/// (a set) a message that was already in flight stays.
+fn unsend<M: Eq + Hash + Clone>(
+    network: &mut Network<M>,
+    before: &Network<M>,
+    src: Id,
+    dst: Id,
+    msg: &M,
+) {
+    let envelope = Envelope {
+        src,
+        dst,
+        msg: msg.clone(),
+    };
+    match network {
+        Network::UnorderedDuplicating(set, _) => {
+            let was_in_flight = match before {
+                Network::UnorderedDuplicating(old, _) => old.contains(&envelope),
+                _ => false,
+            };
+            if !was_in_flight {
+                set.remove(&envelope);
+            }
+        }
+        Network::UnorderedNonDuplicating(multiset) => {
+            if let Some(n) = multiset.get_mut(&envelope) {
+                *n -= 1;
+                if *n == 0 {
+                    multiset.remove(&envelope);
+                }
+            }
+        }
+        Network::Ordered(channels) => {
+            if let Some(queue) = channels.get_mut(&(src, dst)) {
+                if let Some(at) = queue.iter().rposition(|m| m == msg) {
+                    queue.remove(at);
+                }
+                if queue.is_empty() {
+                    channels.remove(&(src, dst));
+                }
+            }
+        }
     }
 }
 

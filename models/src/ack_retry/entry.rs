@@ -10,6 +10,7 @@ use crate::catalog::{
     Settings, VariantInfo,
 };
 use crate::check::{run, Report, RunLabel, RunOptions};
+use crate::system::LogMode;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -81,6 +82,7 @@ impl AckRetryEntry {
             Some(n) => NetworkKind::parse(n)?,
             None => defaults.network,
         };
+        let log = LogMode::parse(settings.log.as_deref(), variant.default_log())?;
         let cfg = AckRetryCfg {
             senders,
             messages,
@@ -90,6 +92,7 @@ impl AckRetryEntry {
             crashes,
             network,
             variant,
+            log,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -110,6 +113,7 @@ impl ModelEntry for AckRetryEntry {
                 FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor" },
                 FlagInfo { name: "disk-losses", default: d.disk_losses.to_string(), help: "disk losses per sender (1 for no-epoch and stale-epoch-accepted)" },
                 FlagInfo { name: "network", default: d.network.name().into(), help: "unordered | unordered-dup | ordered (all lossy)" },
+                FlagInfo { name: "log", default: d.log.name().into(), help: "atomic | sync: saves durable at once, or appends durable at a sync (ack-before-sync, torn-apply default to sync)" },
             ],
             properties: vec![
                 PropertyInfo { name: "exactly-once", expectation: "always", about: "no message (by its application number) appears twice in the receiver's durable ledger" },
@@ -124,6 +128,15 @@ impl ModelEntry for AckRetryEntry {
                 .map(|v| VariantInfo::of(v.name(), v.expected_violation(), v.about()))
                 .collect(),
             configs: vec![
+                ConfigInfo {
+                    name: "sync-log",
+                    about: "the correct protocol under a syncing log",
+                    scope: ConfigScope::Table,
+                    settings: Settings {
+                        log: Some("sync".into()),
+                        ..Settings::default()
+                    },
+                },
                 ConfigInfo {
                     name: "two-crashes",
                     about: "two crashes per behaviour on an ordered network",
@@ -181,6 +194,7 @@ impl ModelEntry for AckRetryEntry {
                 ("crashes".to_string(), cfg.crashes.to_string()),
                 ("disk-losses".to_string(), cfg.disk_losses.to_string()),
                 ("network".to_string(), cfg.network.name().to_string()),
+                ("log".to_string(), cfg.log.name().to_string()),
             ]),
             not_checked: Vec::new(),
         };

@@ -29,8 +29,8 @@ pub use entry::{AckRetryEntry, ENTRY};
 pub use variants::Variant;
 
 use crate::catalog::ConfigError;
-use crate::system::{History, System, SystemState};
-use receiver::{Receiver, ReceiverState, ReceiverStorage};
+use crate::system::{History, LogMode, System, SystemState};
+use receiver::{Entry, Receiver, ReceiverState, ReceiverStorage};
 use sender::{Sender, SenderState, SenderStorage};
 use stateright::actor::{Actor, ActorModel, Id, LossyNetwork, Network, Out};
 use std::borrow::Cow;
@@ -227,6 +227,8 @@ pub struct AckRetryCfg {
     pub disk_losses: u8,
     pub network: NetworkKind,
     pub variant: Variant,
+    /// How a save becomes durable (`--log`).
+    pub log: LogMode,
 }
 
 impl Default for AckRetryCfg {
@@ -240,6 +242,7 @@ impl Default for AckRetryCfg {
             disk_losses: 0,
             network: NetworkKind::Unordered,
             variant: Variant::Correct,
+            log: LogMode::Atomic,
         }
     }
 }
@@ -402,8 +405,42 @@ impl AckRetryCfg {
             }))
             .init_network(network)
             .lossy_network(LossyNetwork::Yes);
-        properties::add(System::new(actors, names, crashes))
+        let mut system = properties::add(System::new(actors, names, crashes));
+        // The syncing log (issue 9): its variants are flags of the System.
+        system.log = self.log;
+        system.releases_before_sync[self.receiver_index()] = self.variant == Variant::AckBeforeSync;
+        if self.variant == Variant::TornApply {
+            system.records = torn_apply_records;
+        }
+        system
     }
+}
+
+/// `torn-apply`'s records: a receiver save that applies a message is written
+/// as the effect (the new ledger with the old dedup state), then the whole new
+/// value. Any other save is one record.
+fn torn_apply_records(
+    cfg: &AckRetryCfg,
+    _id: Id,
+    before: Option<&NodeStorage>,
+    saved: &NodeStorage,
+) -> Vec<NodeStorage> {
+    let NodeStorage::Receiver(after) = saved else {
+        return vec![saved.clone()];
+    };
+    let (senders, last_granted) = match before {
+        Some(NodeStorage::Receiver(old)) if old.ledger == after.ledger => {
+            return vec![saved.clone()]
+        }
+        Some(NodeStorage::Receiver(old)) => (old.senders.clone(), old.last_granted),
+        _ => (vec![Entry::default(); usize::from(cfg.senders)], 0),
+    };
+    let effect = NodeStorage::Receiver(ReceiverStorage {
+        ledger: after.ledger.clone(),
+        senders,
+        last_granted,
+    });
+    vec![effect, saved.clone()]
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The correct ack-retry protocol and its bug variants: each breaks one
 //! mechanism and names the property that must catch it.
 
+use crate::system::LogMode;
+
 /// The correct protocol and its bug variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
@@ -62,10 +64,21 @@ pub enum Variant {
     /// older ones: a zombie of the old incarnation (a retransmission still in
     /// flight) is applied again.
     StaleEpochAccepted,
+    // --- Syncing-log variants (issue 9, "a log that syncs"; see docs/system.md).
+    // Each is a flag of the System, not protocol code, and is unsafe only
+    // under `--log sync` (their default).
+    /// The receiver's acknowledgement leaves at once instead of waiting for
+    /// the sync of the application it confirms: the sender stops retrying a
+    /// message whose application a receiver crash can still lose.
+    AckBeforeSync,
+    /// The receiver's one save is written as two appends, the effect and then
+    /// the dedup record: a crash that keeps only the first leaves the effect
+    /// without its dedup record, and the retransmission applies again.
+    TornApply,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 15] = [
+    pub const ALL: [Variant; 17] = [
         Variant::Correct,
         Variant::NoDedup,
         Variant::VolatileDedup,
@@ -81,6 +94,8 @@ impl Variant {
         Variant::VolatileWindow,
         Variant::NoEpoch,
         Variant::StaleEpochAccepted,
+        Variant::AckBeforeSync,
+        Variant::TornApply,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,6 +115,8 @@ impl Variant {
             Variant::VolatileWindow => "volatile-window",
             Variant::NoEpoch => "no-epoch",
             Variant::StaleEpochAccepted => "stale-epoch-accepted",
+            Variant::AckBeforeSync => "ack-before-sync",
+            Variant::TornApply => "torn-apply",
         }
     }
 
@@ -111,12 +128,14 @@ impl Variant {
             | Variant::VolatileDedup
             | Variant::NonAtomicApply
             | Variant::VolatileWindow
-            | Variant::StaleEpochAccepted => Some("exactly-once"),
+            | Variant::StaleEpochAccepted
+            | Variant::TornApply => Some("exactly-once"),
             Variant::AckBeforePersist
             | Variant::VolatileOutbox
             | Variant::HighWaterMarkDedup
             | Variant::HwmPastGap
-            | Variant::NoEpoch => Some("no-loss"),
+            | Variant::NoEpoch
+            | Variant::AckBeforeSync => Some("no-loss"),
             Variant::NoRetry | Variant::NoReack => Some("eventually-delivered"),
             Variant::SendBeforePersist => Some("no-phantom"),
             Variant::InFlightBeyondWindow => Some("within-window"),
@@ -154,6 +173,12 @@ impl Variant {
             Variant::StaleEpochAccepted => {
                 "the receiver applies data of an older, fenced incarnation"
             }
+            Variant::AckBeforeSync => {
+                "the receiver's ack leaves before its application is synced (--log sync)"
+            }
+            Variant::TornApply => {
+                "effect and dedup record are two appends; a crash may keep the first only (--log sync)"
+            }
         }
     }
 
@@ -161,6 +186,15 @@ impl Variant {
     /// row runs the `disk-loss` configuration.
     pub fn needs_disk_loss(self) -> bool {
         matches!(self, Variant::NoEpoch | Variant::StaleEpochAccepted)
+    }
+
+    /// The log a variant is checked with unless `--log` says otherwise: the
+    /// syncing-log variants need `sync`.
+    pub fn default_log(self) -> LogMode {
+        match self {
+            Variant::AckBeforeSync | Variant::TornApply => LogMode::Sync,
+            _ => LogMode::Atomic,
+        }
     }
 
     pub fn parse(name: &str) -> Option<Variant> {

@@ -60,6 +60,13 @@ impl TwoPhaseCommitEntry {
                 "--in-flight {in_flight} exceeds --transactions {transactions}: the client has no more to run"
             )));
         }
+        let log = crate::system::LogMode::parse(settings.log.as_deref(), variant.default_log())?;
+        if settings.symmetry && log == crate::system::LogMode::Sync {
+            return Err(ConfigError(
+                "--symmetry does not permute the syncing log's tails yet: drop --symmetry or --log sync"
+                    .into(),
+            ));
+        }
         if settings.coordinator_never_recovers && crashes == 0 {
             return Err(ConfigError(
                 "--coordinator-never-recovers needs a crash: drop --crashes 0".into(),
@@ -74,6 +81,7 @@ impl TwoPhaseCommitEntry {
                 in_flight,
                 balance_max: TwoPhaseCfg::balance_max_for(in_flight),
                 variant,
+                log,
             },
             settings.symmetry,
         ))
@@ -98,7 +106,12 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 coordinator_never_recovers: true,
                 ..Settings::default()
             },
+            deep: false,
         });
+        // vote-before-sync's row takes about two minutes: `--deep` only.
+        for v in &mut variants {
+            v.deep = v.name == Variant::VoteBeforeSync.name();
+        }
         ModelInfo {
             name: "two-phase-commit",
             about: "2PC with crash recovery, presumed abort and client retries, refining TwoPhase",
@@ -108,6 +121,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 FlagInfo { name: "in-flight", default: d.in_flight.to_string(), help: "transactions in flight at once (1 or 2, at most --transactions; with 2 every balance is bounded by 1; vote-ignores-staged defaults to 2)" },
                 FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2; untagged-decision defaults to 0)" },
                 FlagInfo { name: "symmetry", default: "off".into(), help: "reduce by symmetry over participants" },
+                FlagInfo { name: "log", default: "atomic".into(), help: "atomic | sync: saves durable at once, or appends durable at a sync (vote-before-sync defaults to sync)" },
                 FlagInfo { name: "coordinator-never-recovers", default: "off".into(), help: "the coordinator may crash and never recovers (2PC blocks)" },
             ],
             properties: vec![
@@ -122,6 +136,16 @@ impl ModelEntry for TwoPhaseCommitEntry {
             ],
             variants,
             configs: vec![
+                ConfigInfo {
+                    name: "sync-log",
+                    about: "the correct protocol under a syncing log, two participants (115 k states)",
+                    scope: ConfigScope::Deep,
+                    settings: Settings {
+                        log: Some("sync".into()),
+                        participants: Some(2),
+                        ..Settings::default()
+                    },
+                },
                 ConfigInfo {
                     name: "two-transactions",
                     about: "two participants, two transactions one after another",
@@ -184,6 +208,7 @@ pub fn check_cfg(
                 "coordinator-recovers".to_string(),
                 (!cfg.coordinator_never_recovers).to_string(),
             ),
+            ("log".to_string(), cfg.log.name().to_string()),
             (
                 "symmetry".to_string(),
                 if symmetry { "on" } else { "off" }.to_string(),

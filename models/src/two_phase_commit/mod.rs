@@ -220,6 +220,8 @@ pub struct TwoPhaseCfg {
     /// length of the participant's ledger.
     pub balance_max: Option<u8>,
     pub variant: Variant,
+    /// How a save becomes durable (`--log`).
+    pub log: crate::system::LogMode,
 }
 
 impl Default for TwoPhaseCfg {
@@ -232,6 +234,7 @@ impl Default for TwoPhaseCfg {
             in_flight: 1,
             balance_max: None,
             variant: Variant::Correct,
+            log: crate::system::LogMode::Atomic,
         }
     }
 }
@@ -432,6 +435,11 @@ impl TwoPhaseCfg {
             let n = system.may_crash.len();
             system.may_crash = (0..n).map(|i| i == 0).collect();
             system.recovers[0] = false;
+        }
+        // The syncing log (issue 9): the variant is a flag of the System.
+        system.log = self.log;
+        for i in 1..=usize::from(self.participants) {
+            system.releases_before_sync[i] = self.variant == Variant::VoteBeforeSync;
         }
         let mut system = properties::add(system);
         system.dead = dead::dead;

@@ -107,7 +107,7 @@ pub fn representative(s: &State) -> State {
         timers_set: (0..n).map(|i| s.timers_set[slot(i)].clone()).collect(),
         random_choices: (0..n).map(|i| s.random_choices[slot(i)].clone()).collect(),
         crashed: (0..n).map(|i| s.crashed[slot(i)]).collect(),
-        history: s.history,
+        history: s.history.clone(),
         actor_storages: (0..n).map(|i| s.actor_storages[slot(i)].clone()).collect(),
     };
     // Timers and choices moved between actors: the shape moves with them.

@@ -53,10 +53,16 @@ pub enum Variant {
     /// concurrency shows it: one at a time, nothing else is ever staged. Runs
     /// two transactions in flight.
     VoteIgnoresStaged,
+    // --- Syncing-log variant (issue 9, "a log that syncs"; docs/system.md):
+    // a flag of the System, unsafe only under `--log sync` (its default).
+    /// A participant's yes vote leaves at once instead of waiting for the sync
+    /// of its prepared record: a crash that loses the record makes it forget
+    /// the vote, and it aborts a transaction the coordinator commits.
+    VoteBeforeSync,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 11] = [
+    pub const ALL: [Variant; 12] = [
         Variant::Correct,
         Variant::DecisionNotLogged,
         Variant::VoteBeforePersist,
@@ -68,6 +74,7 @@ impl Variant {
         Variant::UntaggedDecision,
         Variant::RetryUnanswered,
         Variant::VoteIgnoresStaged,
+        Variant::VoteBeforeSync,
     ];
 
     pub fn name(self) -> &'static str {
@@ -83,6 +90,7 @@ impl Variant {
             Variant::UntaggedDecision => "untagged-decision",
             Variant::RetryUnanswered => "retry-unanswered",
             Variant::VoteIgnoresStaged => "vote-ignores-staged",
+            Variant::VoteBeforeSync => "vote-before-sync",
         }
     }
 
@@ -93,7 +101,8 @@ impl Variant {
             Variant::DecisionNotLogged
             | Variant::VoteBeforePersist
             | Variant::ParticipantTimeoutAbort
-            | Variant::PresumeCommit => Some("atomicity"),
+            | Variant::PresumeCommit
+            | Variant::VoteBeforeSync => Some("atomicity"),
             // With two participants a late untagged Commit of the first
             // transaction commits the second at one participant while the other
             // voted no and aborted it.
@@ -175,11 +184,22 @@ impl Variant {
             Variant::VoteIgnoresStaged => {
                 "a participant votes on a posting without counting the other staged postings"
             }
+            Variant::VoteBeforeSync => {
+                "a participant's yes vote leaves before its prepared record is synced (--log sync)"
+            }
         }
     }
 
     pub fn parse(name: &str) -> Option<Variant> {
         Variant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The log a variant is checked with unless `--log` says otherwise.
+    pub fn default_log(self) -> crate::system::LogMode {
+        match self {
+            Variant::VoteBeforeSync => crate::system::LogMode::Sync,
+            _ => crate::system::LogMode::Atomic,
+        }
     }
 }
 
