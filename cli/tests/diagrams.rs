@@ -131,7 +131,7 @@ fn every_bug_variant_has_its_diagram_and_it_is_up_to_date() {
 
 #[test]
 fn every_diagram_is_embedded_in_the_docs() {
-    let docs = ["ack-retry.md", "two-phase-commit.md"]
+    let docs = ["ack-retry.md", "two-phase-commit.md", "system.md"]
         .map(|d| std::fs::read_to_string(diagrams_dir().join("..").join(d)).unwrap())
         .join("\n");
     for case in bug_variants() {

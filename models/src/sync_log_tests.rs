@@ -26,7 +26,7 @@ fn status(report: &Report, property: &str) -> Status {
 /// afford (docs/system.md has the table with the larger ones).
 #[test]
 fn ack_retry_holds_every_property_under_a_syncing_log() {
-    for (senders, messages, atomic, sync) in [(1, 2, 324, 1_305), (2, 1, 405, 1_469)] {
+    for (senders, messages, atomic, sync) in [(1, 2, 700, 2_142), (2, 1, 500, 1_624)] {
         let a = ack_retry("correct", senders, messages, "atomic");
         let s = ack_retry("correct", senders, messages, "sync");
         assert!(
@@ -58,9 +58,10 @@ fn ack_before_sync_loses_a_message_only_under_a_syncing_log() {
     assert_eq!(
         steps,
         [
+            "sender 0: Submit timer fires",
             "sender 0 syncs its log",
-            "sender 0 → receiver: Data(0)",
-            "receiver → sender 0: Ack(0)",
+            "sender 0 → receiver: Data(1)",
+            "receiver → sender 0: Ack(1, hwm 1)",
         ]
     );
     assert!(ack_retry("ack-before-sync", 1, 1, "atomic").all_ok());

@@ -821,7 +821,15 @@ mod trace_capture {
         let subscriber = tracing_subscriber::registry()
             .with(Capture(events.clone()))
             .with(tracing_subscriber::filter::LevelFilter::TRACE);
-        tracing::subscriber::with_default(subscriber, f);
+        tracing::subscriber::with_default(subscriber, || {
+            // A callsite whose registration raced with this dispatcher's
+            // (its interest computed from the dispatchers before this one, then
+            // stored after this one's rebuild) stays "never" until the cache is
+            // rebuilt again: seen once in a loaded `cargo test --workspace`,
+            // where `acked` went missing. Rebuild now that Capture is live.
+            tracing::callsite::rebuild_interest_cache();
+            f()
+        });
         let events = events.lock().unwrap().clone();
         events
     }

@@ -1484,6 +1484,9 @@ fn every_step_is_traced_from_the_documented_set() {
     let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let subscriber = tracing_subscriber::registry().with(log.clone());
     tracing::subscriber::with_default(subscriber, || {
+        // See ack_retry's trace capture: a callsite registered in a race with
+        // this dispatcher stays "never" until the cache is rebuilt.
+        tracing::callsite::rebuild_interest_cache();
         let mut c = Cluster::yes(2);
         c.transfer(P1, P2, 1);
         c.settle();
