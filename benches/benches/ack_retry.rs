@@ -20,7 +20,6 @@ use eo_benches::latency::{add_to_report, write_report};
 use eo_benches::limits::{raw_batched, raw_record_len, raw_single};
 use eo_benches::place::{Durability, RunDir};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Bytes of a logged ack-retry record, about (a transfer plus ids and seqs).
 const RECORD_PAYLOAD_LEN: usize = 40;
@@ -109,17 +108,9 @@ fn limit(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = eo_benches::criterion_config();
     targets = modes, windows, limit
 }
 

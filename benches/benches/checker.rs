@@ -98,17 +98,9 @@ fn checker(c: &mut Criterion) {
     std::fs::write(&path, serde_json::to_vec_pretty(&out).expect("json")).expect("write");
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = eo_benches::criterion_config();
     targets = checker
 }
 

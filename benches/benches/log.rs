@@ -240,17 +240,9 @@ fn recovery(c: &mut Criterion) {
     std::fs::write(&out, serde_json::to_vec_pretty(&memory).expect("json")).expect("write");
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = eo_benches::criterion_config();
     targets = one_sync_per_record, batched, recovery
 }
 

@@ -15,7 +15,6 @@ use eo_benches::latency::{add_to_report, write_report};
 use eo_benches::limits::{raw_record_len, raw_single};
 use eo_benches::place::{Durability, RunDir};
 use eo_benches::two_phase::Rig;
-use std::time::Duration;
 
 /// Participant counts.
 const PARTICIPANTS: [usize; 3] = [1, 3, 5];
@@ -61,17 +60,9 @@ fn limit(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = eo_benches::criterion_config();
     targets = commits, limit
 }
 

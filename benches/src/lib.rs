@@ -23,6 +23,18 @@ pub mod limits;
 pub mod place;
 pub mod two_phase;
 
+/// The criterion settings every benchmark of this crate shares: 10 samples,
+/// 1 s of warm-up and 3 s of measurement per benchmark (the rigs start whole
+/// clusters, so more samples would not fit the quick mode's 10 minutes), then
+/// whatever the command line says (`--quick`, `--profile-time`, …).
+pub fn criterion_config() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3))
+        .configure_from_args()
+}
+
 /// Why a benchmark rig could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
