@@ -1,0 +1,1 @@
+//! The implementation's sans-IO cores as Stateright actors inside the models' system.

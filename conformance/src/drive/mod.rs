@@ -1,0 +1,1 @@
+//! From the model to the implementation: model behaviours replayed against the cores.

@@ -1,0 +1,1 @@
+//! From the implementation to the model: trace validation (`eo validate`).
