@@ -40,8 +40,8 @@
 use crate::catalog::ConfigError;
 use crate::check::ProgressProperty;
 use stateright::actor::{
-    Actor, ActorModel, ActorModelAction, ActorModelState, Command, Envelope, Id, Network, Out,
-    RandomChoices, Timers,
+    Actor, ActorModel, ActorModelAction, ActorModelState, Command, Envelope, Id, LossyNetwork,
+    Network, Out, RandomChoices, Timers,
 };
 use stateright::{Model, Path, Property};
 use std::borrow::Cow;
@@ -151,6 +151,12 @@ impl<S, M> Tail<S, M> {
 /// happened so far, the state's [`Shape`], and each actor's unsynced [`Tail`].
 /// All of it is hashed with the state; the tails' vectors hash their lengths,
 /// so the fingerprint stays exact.
+///
+/// Every step clones the history with the state, so it is kept cheap: under
+/// [`LogMode::Atomic`] no actor ever has a tail and `tails` stays an empty
+/// vector, which clones and drops without touching the allocator (a vector of
+/// one empty tail per actor cost an allocation and a free per step, and
+/// hashing a length per actor).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct History<S, M> {
     pub crashes: u8,
@@ -158,7 +164,8 @@ pub struct History<S, M> {
     /// `crashes`.
     pub disk_losses: u8,
     pub shape: Shape,
-    /// Per actor (one entry each once the system starts), its unsynced tail.
+    /// Under [`LogMode::Sync`], per actor (one entry each once the system
+    /// starts), its unsynced tail; under [`LogMode::Atomic`], empty.
     pub tails: Vec<Tail<S, M>>,
 }
 
@@ -616,6 +623,75 @@ where
         }
     }
 
+    /// Stateright's own actions of `state` (deliveries, losses, timeouts,
+    /// recoveries, random choices), in Stateright's order, appended to
+    /// `actions` as [`Step::Actor`] — without the recoveries of actors that
+    /// never recover.
+    ///
+    /// The same list as `ActorModel::actions` (a test holds them equal), written
+    /// into the caller's vector: calling Stateright's needs a vector of its own
+    /// actions for every state visited, and allocating it (about 40 bytes an
+    /// action, beyond the allocator's small-object cache) and converting it cost
+    /// about a tenth of a two-phase-commit check. `ActorModel::max_crashes` is
+    /// zero (see [`System::new`]), so it offers no crash.
+    fn actor_actions(&self, state: &SystemState<A>, actions: &mut Vec<SystemAction<A>>) {
+        let start = actions.len();
+        let lossy = self.actors.lossy_network == LossyNetwork::Yes;
+        let ordered = matches!(self.actors.init_network, Network::Ordered(_));
+        let actors = self.actors.actors.len();
+        let mut prev_channel = None; // Only the head of a channel is delivered.
+        for env in state.network.iter_deliverable() {
+            if lossy {
+                actions.push(Step::Actor(ActorModelAction::Drop(env.to_cloned_msg())));
+            }
+            if usize::from(env.dst) < actors {
+                if ordered {
+                    let channel = (env.src, env.dst);
+                    if prev_channel == Some(channel) {
+                        continue;
+                    }
+                    prev_channel = Some(channel);
+                }
+                actions.push(Step::Actor(ActorModelAction::Deliver {
+                    src: env.src,
+                    dst: env.dst,
+                    msg: env.msg.clone(),
+                }));
+            }
+        }
+        for (index, timers) in state.timers_set.iter().enumerate() {
+            for timer in timers.iter() {
+                actions.push(Step::Actor(ActorModelAction::Timeout(
+                    Id::from(index),
+                    timer.clone(),
+                )));
+            }
+        }
+        for (index, crashed) in state.crashed.iter().enumerate() {
+            if *crashed && self.recovers[index] {
+                actions.push(Step::Actor(ActorModelAction::Recover(Id::from(index))));
+            }
+        }
+        for (index, choices) in state.random_choices.iter().enumerate() {
+            for (key, choice) in choices.map.iter() {
+                for random in choice {
+                    actions.push(Step::Actor(ActorModelAction::SelectRandom {
+                        actor: Id::from(index),
+                        key: key.clone(),
+                        random: random.clone(),
+                    }));
+                }
+            }
+        }
+        // Stateright sorts its actions (the order of its hashed sets is not
+        // stable); distinct actions never compare equal, so the order is
+        // exactly Stateright's.
+        actions[start..].sort_unstable_by(|a, b| match (a, b) {
+            (Step::Actor(a), Step::Actor(b)) => stateright_order(a, b),
+            _ => std::cmp::Ordering::Equal,
+        });
+    }
+
     /// One readable line for an action, e.g. `sender 0 → receiver: Data(1)`.
     pub fn describe(&self, action: &SystemAction<A>) -> String {
         let action = match action {
@@ -667,9 +743,9 @@ where
     fn init_states(&self) -> Vec<Self::State> {
         let mut states = self.actors.init_states();
         for s in &mut states {
-            s.history.tails = vec![Tail::default(); self.names.len()];
             // Under a syncing log, what the actors saved on start is pending.
             if self.log == LogMode::Sync {
+                s.history.tails = vec![Tail::default(); self.names.len()];
                 // The state before any actor started: nothing stored, the
                 // initial network.
                 let blank = ActorModelState {
@@ -690,12 +766,7 @@ where
     }
 
     fn actions(&self, state: &Self::State, actions: &mut Vec<Self::Action>) {
-        let mut of_actors = Vec::new();
-        self.actors.actions(state, &mut of_actors);
-        actions.extend(of_actors.into_iter().filter_map(|a| match a {
-            ActorModelAction::Recover(id) if !self.recovers[usize::from(id)] => None,
-            a => Some(Step::Actor(a)),
-        }));
+        self.actor_actions(state, actions);
         if self.is_settled(state) {
             return;
         }
@@ -704,7 +775,11 @@ where
                 if *crashed || !self.may_crash[index] {
                     continue;
                 }
-                let pending = state.history.tails[index].appends.len();
+                let pending = state
+                    .history
+                    .tails
+                    .get(index)
+                    .map_or(0, |tail| tail.appends.len());
                 if pending > 0 {
                     // One successor per prefix of the pending appends kept.
                     let pending = u8::try_from(pending).unwrap_or(u8::MAX);
@@ -756,7 +831,9 @@ where
             Step::LoseDisk(id) => {
                 let mut next = self.actors.next_state(last, ActorModelAction::Crash(id))?;
                 next.actor_storages[usize::from(id)] = None;
-                next.history.tails[usize::from(id)] = Tail::default();
+                if let Some(tail) = next.history.tails.get_mut(usize::from(id)) {
+                    *tail = Tail::default();
+                }
                 next.history.disk_losses += 1;
                 next
             }
@@ -854,6 +931,54 @@ where
     fn within_boundary(&self, state: &Self::State) -> bool {
         (self.within)(&self.actors.cfg, state)
     }
+}
+
+/// The order `ActorModel::actions` sorts its actions in: by kind (loss,
+/// delivery, timeout, crash, recovery, random choice), then by their fields.
+fn stateright_order<M: Ord, T: Ord, R: Ord>(
+    a: &ActorModelAction<M, T, R>,
+    b: &ActorModelAction<M, T, R>,
+) -> std::cmp::Ordering {
+    use ActorModelAction::*;
+    let kind = |action: &ActorModelAction<M, T, R>| match action {
+        Drop(_) => 0,
+        Deliver { .. } => 1,
+        Timeout(_, _) => 2,
+        Crash(_) => 3,
+        Recover(_) => 4,
+        SelectRandom { .. } => 5,
+    };
+    kind(a).cmp(&kind(b)).then_with(|| match (a, b) {
+        (
+            Deliver {
+                src: s1,
+                dst: d1,
+                msg: m1,
+            },
+            Deliver {
+                src: s2,
+                dst: d2,
+                msg: m2,
+            },
+        ) => s1.cmp(s2).then_with(|| d1.cmp(d2)).then_with(|| m1.cmp(m2)),
+        (Drop(e1), Drop(e2)) => e1.cmp(e2),
+        (Timeout(id1, t1), Timeout(id2, t2)) => id1.cmp(id2).then_with(|| t1.cmp(t2)),
+        (Crash(id1), Crash(id2)) => id1.cmp(id2),
+        (Recover(id1), Recover(id2)) => id1.cmp(id2),
+        (
+            SelectRandom {
+                actor: a1,
+                key: k1,
+                random: r1,
+            },
+            SelectRandom {
+                actor: a2,
+                key: k2,
+                random: r2,
+            },
+        ) => a1.cmp(a2).then_with(|| k1.cmp(k2)).then_with(|| r1.cmp(r2)),
+        _ => std::cmp::Ordering::Equal,
+    })
 }
 
 /// Puts a message into the network (Stateright's own `Network::send` is
@@ -1027,6 +1152,63 @@ mod tests {
             fingerprint(&s)
         };
         assert_eq!(unshaped(&a_fired), unshaped(&b_fired));
+    }
+
+    /// `actor_actions` lists exactly Stateright's `ActorModel::actions`, in
+    /// the same order (the order counterexample paths are rebuilt from), less
+    /// the recoveries of actors that never recover: on every reachable state of
+    /// small configurations with each kind of network, random choices (2PC's
+    /// votes) and an actor that never recovers.
+    #[test]
+    fn actor_actions_are_stateright_s_in_its_order() {
+        fn same<A, C>(model: &System<A, C>) -> usize
+        where
+            A: Actor,
+            A::Msg: Ord,
+            A::Timer: Ord,
+            SystemState<A>: Eq,
+        {
+            let mut compared = 0;
+            crate::walk::walk(model, |s, _| {
+                let mut ours = Vec::new();
+                model.actor_actions(s, &mut ours);
+                let mut theirs = Vec::new();
+                model.actors.actions(s, &mut theirs);
+                let theirs: Vec<_> = theirs
+                    .into_iter()
+                    .filter(|a| match a {
+                        ActorModelAction::Recover(id) => model.recovers[usize::from(*id)],
+                        _ => true,
+                    })
+                    .map(Step::Actor)
+                    .collect();
+                assert_eq!(ours, theirs);
+                compared += 1;
+            });
+            compared
+        }
+        use crate::ack_retry::{AckRetryCfg, NetworkKind};
+        use crate::two_phase_commit::TwoPhaseCfg;
+        for network in [
+            NetworkKind::Unordered,
+            NetworkKind::UnorderedDup,
+            NetworkKind::Ordered,
+        ] {
+            let cfg = AckRetryCfg {
+                messages: 2,
+                network,
+                ..AckRetryCfg::default()
+            };
+            assert!(same(&cfg.into_model()) > 100);
+        }
+        for coordinator_never_recovers in [false, true] {
+            let cfg = TwoPhaseCfg {
+                participants: 2,
+                coordinator_never_recovers,
+                ..TwoPhaseCfg::default()
+            };
+            assert!(same(&cfg.into_model()) > 100);
+        }
     }
 
     /// Counts to two, saving each count; after a disk loss it restarts from

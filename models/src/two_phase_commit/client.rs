@@ -21,6 +21,7 @@
 
 use super::{Decision, Msg, Node, NodeStorage, Timer, Tx, TxId};
 use stateright::actor::{model_timeout, Id, Out};
+use std::sync::Arc;
 
 /// What the client keeps across crashes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,10 +72,10 @@ pub struct Client {
 
 impl Client {
     fn save(&self, o: &mut Out<Node>, s: &ClientState) {
-        o.save(NodeStorage::Client(ClientStorage {
+        o.save(NodeStorage::Client(Arc::new(ClientStorage {
             submitted: s.submitted,
             outcomes: s.outcomes.clone(),
-        }));
+        })));
     }
 
     fn may_retry(&self, s: &ClientState) -> bool {

@@ -32,6 +32,7 @@
 
 use super::{Decision, Mask, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, ROUNDS_MAX};
 use stateright::actor::{model_timeout, Id, Out};
+use std::sync::Arc;
 
 /// The coordinator's durable state: the rounds started and not yet decided, in
 /// the order started, and the decisions, in the order taken.
@@ -124,10 +125,10 @@ impl Coordinator {
     }
 
     fn save(&self, o: &mut Out<Node>, s: &CoordinatorState) {
-        o.save(NodeStorage::Coordinator(CoordinatorStorage {
+        o.save(NodeStorage::Coordinator(Arc::new(CoordinatorStorage {
             started: s.started.clone(),
             log: s.log.clone(),
-        }));
+        })));
     }
 
     /// The decision message for `tx`, tagged with it — or not, in the

@@ -98,6 +98,7 @@ use participant::{Participant, ParticipantState, ParticipantStorage};
 use stateright::actor::{Actor, ActorModel, Id, LossyNetwork, Network, Out};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// The client's transaction number: `0..transactions`.
 pub type Tx = u8;
@@ -283,11 +284,16 @@ impl fmt::Debug for NodeState {
     }
 }
 
+/// An actor's storage. Shared (`Arc`) rather than owned: Stateright clones
+/// every actor's storage with the state on every step, while a step changes
+/// at most one actor's storage, so a clone is a reference count where it was
+/// one allocation per vector in it. Hashing, equality, order and `Debug` are
+/// those of the value inside.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeStorage {
-    Coordinator(CoordinatorStorage),
-    Participant(ParticipantStorage),
-    Client(ClientStorage),
+    Coordinator(Arc<CoordinatorStorage>),
+    Participant(Arc<ParticipantStorage>),
+    Client(Arc<ClientStorage>),
 }
 
 impl fmt::Debug for NodeStorage {
@@ -319,21 +325,21 @@ impl Actor for Node {
         match self {
             Node::Coordinator(c) => NodeState::Coordinator(c.on_start(
                 match storage {
-                    Some(NodeStorage::Coordinator(s)) => Some(s),
+                    Some(NodeStorage::Coordinator(s)) => Some(&**s),
                     _ => None,
                 },
                 o,
             )),
             Node::Participant(p) => NodeState::Participant(p.on_start(
                 match storage {
-                    Some(NodeStorage::Participant(s)) => Some(s),
+                    Some(NodeStorage::Participant(s)) => Some(&**s),
                     _ => None,
                 },
                 o,
             )),
             Node::Client(c) => NodeState::Client(c.on_start(
                 match storage {
-                    Some(NodeStorage::Client(s)) => Some(s),
+                    Some(NodeStorage::Client(s)) => Some(&**s),
                     _ => None,
                 },
                 o,

@@ -36,6 +36,7 @@
 
 use super::{Decision, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, VoteChoice};
 use stateright::actor::{model_timeout, Id, Out};
+use std::sync::Arc;
 
 /// A record in the participant's durable log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,10 +119,10 @@ fn vote_key(t: TxId, capacity: Tx) -> String {
 
 impl Participant {
     fn save(&self, o: &mut Out<Node>, s: &ParticipantState) {
-        o.save(NodeStorage::Participant(ParticipantStorage {
+        o.save(NodeStorage::Participant(Arc::new(ParticipantStorage {
             log: s.log.clone(),
             ledger: s.ledger.clone(),
-        }));
+        })));
     }
 
     /// Transactions held prepared: undecided `Prepared` records, and a yes vote
