@@ -73,7 +73,8 @@ pub struct Tick {
     pub states: usize,
     /// Distinct states so far.
     pub unique_states: usize,
-    /// The depth of the state being expanded.
+    /// The depth of the state being expanded, along the depth-first search
+    /// (not its breadth-first depth, known only once the graph is numbered).
     pub depth: usize,
 }
 
