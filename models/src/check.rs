@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Search {
-    /// Breadth-first over the explicit state graph ([`crate::graph`]), one
-    /// thread: shortest counterexamples, deterministic counts and depth, and
-    /// the only search that checks `progress` properties.
+    /// The explicit state graph ([`crate::graph`]), one thread: built by a
+    /// depth-first search that holds only a stack of states, numbered
+    /// breadth-first, so counterexamples are shortest and counts and depth are
+    /// deterministic; the only search that checks `progress` properties.
     #[default]
     Bfs,
     /// Stateright's depth-first checker, on `threads` threads: no graph is
@@ -51,7 +52,8 @@ pub struct Reading {
     pub phase: Phase,
     pub states: usize,
     pub unique_states: usize,
-    /// The depth reached so far (breadth-first: the depth being expanded).
+    /// The depth reached so far (the state graph's search: the depth, along
+    /// the depth-first search, of the state being expanded).
     pub depth: usize,
     /// Since the check started.
     pub elapsed: Duration,
@@ -177,8 +179,10 @@ pub struct Report {
     /// Wall time of the whole check, every phase included.
     pub elapsed_ms: u128,
     pub phases: Phases,
-    /// Breadth-first only: bytes per state of the state graph (fingerprints,
-    /// parents, edges and the hash index), at its peak.
+    /// The state graph only: bytes per state of the graph (fingerprints,
+    /// parents, edges) plus, at its peak, what only the build needs (the hash
+    /// index, the search's stack, the renumbering) or the progress check's
+    /// reversed edges.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph_bytes_per_state: Option<f64>,
     pub properties: Vec<PropertyReport>,
@@ -333,10 +337,10 @@ impl PropertyReport {
     }
 }
 
-/// The breadth-first check on the explicit state graph: one search evaluates
-/// every `always` and `sometimes` property at each state as it is discovered
-/// (the first state found is a nearest one), and records what `eventually` and
-/// `progress` need; the graph answers those afterwards.
+/// The check on the explicit state graph: one search evaluates every property
+/// at each state as it is discovered and records, per property, the states that
+/// decide it; the graph's breadth-first numbering picks a nearest one (a
+/// shortest counterexample or example) and answers `eventually` and `progress`.
 fn run_graph<M>(
     model: &M,
     symmetry: Option<Representative<M>>,
@@ -362,9 +366,10 @@ where
             });
         }
     };
-    // Per property: the first state that decides it (always: violates it;
-    // sometimes: satisfies it), or the states where it holds (eventually).
-    let mut first: Vec<Option<usize>> = vec![None; properties.len()];
+    // Per property, by discovery index: the states that decide it (always:
+    // violate it; sometimes: satisfy it), or the states where it holds
+    // (eventually). The graph's breadth-first numbering then picks the nearest.
+    let mut deciding: Vec<Bits> = properties.iter().map(|_| Bits::default()).collect();
     let mut held: Vec<Bits> = properties.iter().map(|_| Bits::default()).collect();
     let mut goals: Vec<Bits> = progress_properties
         .iter()
@@ -376,12 +381,8 @@ where
         |i, s| {
             for (k, p) in properties.iter().enumerate() {
                 match p.expectation {
-                    Expectation::Always if first[k].is_none() && !(p.condition)(model, s) => {
-                        first[k] = Some(i)
-                    }
-                    Expectation::Sometimes if first[k].is_none() && (p.condition)(model, s) => {
-                        first[k] = Some(i)
-                    }
+                    Expectation::Always if !(p.condition)(model, s) => deciding[k].set(i),
+                    Expectation::Sometimes if (p.condition)(model, s) => deciding[k].set(i),
                     Expectation::Eventually if (p.condition)(model, s) => held[k].set(i),
                     _ => {}
                 }
@@ -394,6 +395,10 @@ where
         },
         &mut |t| report(Phase::Search, t.states, t.unique_states, t.depth),
     )?;
+    let first: Vec<Option<usize>> = deciding.iter().map(|d| graph.first_of(d)).collect();
+    drop(deciding);
+    let held: Vec<Bits> = held.iter().map(|h| graph.renumber(h)).collect();
+    let goals: Vec<Bits> = goals.iter().map(|g| graph.renumber(g)).collect();
     let searched = start.elapsed();
     let unique = graph.len();
     let mut phases = Phases {

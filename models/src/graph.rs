@@ -1,15 +1,37 @@
 //! The explicit state graph of a bounded configuration, built by one
-//! breadth-first search.
+//! depth-first search and numbered breadth-first.
 //!
-//! Every reachable state within the model's boundary gets an index, in the
-//! order the search discovers it — so indices are in nondecreasing depth, and
-//! the lowest index satisfying a condition is a state nearest an initial state.
-//! Per state the graph keeps only its fingerprint (64 bits), the index of the
-//! state it was discovered from, and its successors as indices in compressed
-//! sparse rows (`offsets`/`targets`, `u32` each); the states themselves live
-//! only while they wait in the search's queue. A path is rebuilt by replaying
-//! the model from an initial state along the parent indices, matching
-//! fingerprints.
+//! The search holds only the states it has discovered but not yet expanded, on
+//! an explicit stack: at most (depth of the search) × (branching) full states,
+//! where a breadth-first queue would hold a whole frontier — millions of states
+//! of about 1.7 KiB each in two-phase commit at two participants. Per state the
+//! graph keeps its fingerprint (64 bits) and its successors as `u32` indices, in
+//! the order the model's actions produced them (two actions to one state are
+//! one edge).
+//!
+//! Once the search is done the states are renumbered by a breadth-first search
+//! over the indices alone (no state is regenerated), following each state's
+//! successors in that same action order. This reproduces exactly the numbering
+//! a breadth-first search of the model would give: indices are in nondecreasing
+//! distance from an initial state, the lowest index satisfying a condition is a
+//! state nearest an initial state, each state's parent is the state a
+//! breadth-first search discovers it from, and [`Graph::max_depth`] is the
+//! breadth-first depth. Counterexamples therefore stay shortest and every
+//! count and depth is deterministic. The graph then keeps successors in
+//! compressed sparse rows (`offsets`/`targets`, `u32` each) and the parent of
+//! each state; a path is rebuilt by replaying the model from an initial state
+//! along the parent indices, matching fingerprints.
+//!
+//! Under a symmetry reduction a state stands for its orbit and is expanded
+//! through the member the search met first, whose successors come in that
+//! member's action order; the two searches may meet different members, so
+//! within one depth the order may differ from a breadth-first search of the
+//! model. Depths, and so the lengths of counterexamples, do not.
+//!
+//! The states themselves are seen once, when the depth-first search discovers
+//! them, by the caller's `visit`, under their discovery index;
+//! [`Graph::index_of_discovered`] and [`Graph::renumber`] carry what the caller
+//! recorded over to the breadth-first numbering.
 //!
 //! Two states are the same state when their fingerprints are equal: exact up to
 //! collisions of a 64-bit hash, since [`crate::system`] makes every part of an
@@ -26,7 +48,7 @@ use std::time::{Duration, Instant};
 pub const GRAPH_STATES_MAX: usize = u32::MAX as usize - 1;
 /// The most edges a graph may hold: offsets are `u32`.
 pub const GRAPH_EDGES_MAX: usize = u32::MAX as usize;
-/// How often (in states taken from the queue) the search looks at the clock.
+/// How often (in states expanded) the search looks at the clock.
 const TICK_STATES: usize = 1024;
 /// How often a progress reading is passed on.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
@@ -51,7 +73,8 @@ pub struct Tick {
     pub states: usize,
     /// Distinct states so far.
     pub unique_states: usize,
-    /// The depth of the state being expanded.
+    /// The depth of the state being expanded, along the depth-first search
+    /// (not its breadth-first depth, known only once the graph is numbered).
     pub depth: usize,
 }
 
@@ -75,6 +98,19 @@ impl Bits {
     }
     fn bytes(&self) -> usize {
         self.0.capacity() * 8
+    }
+    /// The members, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let b = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    w * 64 + b
+                })
+            })
+        })
     }
 }
 
@@ -114,19 +150,52 @@ pub struct Graph {
     cut: Bits,
     /// How many states are initial (indices `0..inits`).
     inits: usize,
+    /// The breadth-first index of each state, by discovery index (the index
+    /// `visit` saw).
+    rank: Vec<u32>,
     /// Successor states generated, duplicates included.
     pub transitions: usize,
-    /// The greatest depth of a state (initial states are at depth 0).
+    /// The greatest breadth-first depth of a state (initial states are at
+    /// depth 0).
     pub max_depth: usize,
-    /// Bytes of the hash index, freed once the graph is built, counted in
-    /// [`Graph::bytes`].
-    index_bytes: usize,
+    /// The most states the depth-first search held on its stack at once.
+    pub stack_max: usize,
+    /// Bytes of the structures only the build needs (the hash index, the
+    /// stack's states at their inline size, the rows by discovery index and the
+    /// renumbering's scratch), at their peak; counted in [`Graph::bytes`].
+    build_bytes: usize,
+}
+
+/// What the depth-first search leaves for the renumbering: successors by
+/// discovery index.
+struct Discovered {
+    fingerprints: Vec<u64>,
+    /// Row `i` is `targets[starts[i]..ends[i]]`.
+    starts: Vec<u32>,
+    ends: Vec<u32>,
+    targets: Vec<u32>,
+    cut: Bits,
+    inits: usize,
+}
+
+impl Discovered {
+    fn successors(&self, i: usize) -> &[u32] {
+        &self.targets[self.starts[i] as usize..self.ends[i] as usize]
+    }
+
+    fn bytes(&self) -> usize {
+        self.fingerprints.capacity() * 8
+            + (self.starts.capacity() + self.ends.capacity() + self.targets.capacity()) * 4
+            + self.cut.bytes()
+    }
 }
 
 impl Graph {
-    /// Explores `model` breadth-first within its boundary (under `symmetry`,
-    /// one representative per orbit) and calls `visit(index, state)` once per
-    /// distinct state, in index order; `tick` about once a second.
+    /// Explores `model` depth-first within its boundary (under `symmetry`, one
+    /// representative per orbit), calling `visit(i, state)` once per distinct
+    /// state with its discovery index `i` (see [`Graph::index_of_discovered`]),
+    /// and `tick` about once a second; then numbers the states breadth-first
+    /// (see the module docs).
     pub fn build<M>(
         model: &M,
         symmetry: Option<Representative<M>>,
@@ -142,18 +211,17 @@ impl Graph {
             None => fingerprint(s),
         };
         let mut index: HashMap<u64, u32, BuildHasherDefault<PassThrough>> = HashMap::default();
-        let mut graph = Graph {
+        let mut found = Discovered {
             fingerprints: Vec::new(),
-            parents: Vec::new(),
-            offsets: vec![0],
+            starts: Vec::new(),
+            ends: Vec::new(),
             targets: Vec::new(),
             cut: Bits::default(),
             inits: 0,
-            transitions: 0,
-            max_depth: 0,
-            index_bytes: 0,
         };
-        let mut queue: VecDeque<(M::State, u32)> = VecDeque::new();
+        // Discovered, not yet expanded: the state, its depth along the search,
+        // its discovery index.
+        let mut stack: Vec<(M::State, u32, u32)> = Vec::new();
         for init in model.init_states() {
             if !model.within_boundary(&init) {
                 continue;
@@ -162,79 +230,182 @@ impl Graph {
             if index.contains_key(&fp) {
                 continue;
             }
-            let i = graph.fingerprints.len();
+            let i = found.fingerprints.len();
             index.insert(fp, i as u32);
-            graph.fingerprints.push(fp);
-            graph.parents.push(NO_PARENT);
+            found.fingerprints.push(fp);
             visit(i, &init);
-            queue.push_back((init, 0));
+            stack.push((init, 0, i as u32));
         }
-        graph.inits = graph.fingerprints.len();
+        found.inits = found.fingerprints.len();
+        found.starts.resize(found.inits, 0);
+        found.ends.resize(found.inits, 0);
+        // The first initial state is expanded first, as breadth-first would.
+        stack.reverse();
+        let mut transitions = 0usize;
+        let mut stack_max = stack.len();
         let mut actions = Vec::new();
-        let mut at = 0usize;
+        let mut expanded = 0usize;
         let mut last_tick = Instant::now();
-        while let Some((state, depth)) = queue.pop_front() {
-            graph.max_depth = graph.max_depth.max(depth as usize);
-            if at % TICK_STATES == 0 && last_tick.elapsed() >= TICK_INTERVAL {
+        while let Some((state, depth, at)) = stack.pop() {
+            let at = at as usize;
+            if expanded % TICK_STATES == 0 && last_tick.elapsed() >= TICK_INTERVAL {
                 last_tick = Instant::now();
                 tick(&Tick {
-                    states: graph.transitions,
-                    unique_states: graph.fingerprints.len(),
+                    states: transitions,
+                    unique_states: found.fingerprints.len(),
                     depth: depth as usize,
                 });
             }
-            let first_edge = graph.targets.len();
+            expanded += 1;
+            let first_edge = found.targets.len();
             model.actions(&state, &mut actions);
             for action in actions.drain(..) {
                 let Some(next) = model.next_state(&state, action) else {
                     continue;
                 };
                 if !model.within_boundary(&next) {
-                    graph.cut.set(at);
+                    found.cut.set(at);
                     continue;
                 }
-                graph.transitions += 1;
+                transitions += 1;
                 let fp = key(&next);
                 let target = match index.get(&fp) {
                     Some(t) => *t,
                     None => {
-                        let t = graph.fingerprints.len();
+                        let t = found.fingerprints.len();
                         if t >= GRAPH_STATES_MAX {
                             return Err(GraphError::TooManyStates);
                         }
                         index.insert(fp, t as u32);
-                        graph.fingerprints.push(fp);
-                        graph.parents.push(at as u32);
+                        found.fingerprints.push(fp);
+                        found.starts.push(0);
+                        found.ends.push(0);
                         visit(t, &next);
-                        queue.push_back((next, depth + 1));
+                        stack.push((next, depth + 1, t as u32));
                         t as u32
                     }
                 };
-                graph.targets.push(target);
-            }
-            // Two actions to one state are one edge.
-            let edges = &mut graph.targets[first_edge..];
-            edges.sort_unstable();
-            let distinct = {
-                let mut n = 0;
-                for k in 0..edges.len() {
-                    if k == 0 || edges[k] != edges[k - 1] {
-                        edges[n] = edges[k];
-                        n += 1;
-                    }
+                // Two actions to one state are one edge; the first keeps its
+                // place, so that the renumbering follows the actions' order.
+                if !found.targets[first_edge..].contains(&target) {
+                    found.targets.push(target);
                 }
-                n
-            };
-            graph.targets.truncate(first_edge + distinct);
-            if graph.targets.len() > GRAPH_EDGES_MAX {
+            }
+            if found.targets.len() > GRAPH_EDGES_MAX {
                 return Err(GraphError::TooManyEdges);
             }
-            graph.offsets.push(graph.targets.len() as u32);
-            at += 1;
+            found.starts[at] = first_edge as u32;
+            found.ends[at] = found.targets.len() as u32;
+            stack_max = stack_max.max(stack.len());
         }
         // A hashbrown slot: the (key, value) pair and one control byte.
-        graph.index_bytes = index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        let index_bytes = index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        let stack_bytes = stack.capacity() * std::mem::size_of::<(M::State, u32, u32)>();
+        let search_bytes = found.bytes() + index_bytes + stack_bytes;
+        drop(index);
+        drop(stack);
+        let mut graph = Graph::renumber_breadth_first(found);
+        graph.transitions = transitions;
+        graph.stack_max = stack_max;
+        graph.build_bytes = graph
+            .build_bytes
+            .max(search_bytes.saturating_sub(graph.own_bytes()));
         Ok(graph)
+    }
+
+    /// Numbers the states in the order a breadth-first search of the model
+    /// discovers them, by a breadth-first search over `found`'s indices that
+    /// follows each row in its actions' order; rebuilds the rows sorted.
+    fn renumber_breadth_first(found: Discovered) -> Graph {
+        let n = found.fingerprints.len();
+        // `order[r]` is the discovery index of breadth-first index `r`;
+        // `rank` its inverse.
+        let mut order: Vec<u32> = Vec::with_capacity(n);
+        let mut rank = vec![NO_PARENT; n];
+        let mut parents: Vec<u32> = Vec::with_capacity(n);
+        for (i, r) in rank.iter_mut().enumerate().take(found.inits) {
+            *r = i as u32;
+            order.push(i as u32);
+            parents.push(NO_PARENT);
+        }
+        let mut max_depth = 0;
+        let mut level_end = order.len();
+        let mut r = 0;
+        while r < order.len() {
+            if r == level_end {
+                max_depth += 1;
+                level_end = order.len();
+            }
+            for &t in found.successors(order[r] as usize) {
+                if rank[t as usize] == NO_PARENT {
+                    rank[t as usize] = order.len() as u32;
+                    order.push(t);
+                    parents.push(r as u32);
+                }
+            }
+            r += 1;
+        }
+        debug_assert_eq!(order.len(), n, "every discovered state is reachable");
+        let fingerprints: Vec<u64> = order
+            .iter()
+            .map(|&i| found.fingerprints[i as usize])
+            .collect();
+        let mut offsets: Vec<u32> = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        let mut targets: Vec<u32> = Vec::with_capacity(found.targets.len());
+        let mut cut = Bits::new(n);
+        for (r, &i) in order.iter().enumerate() {
+            let first = targets.len();
+            targets.extend(
+                found
+                    .successors(i as usize)
+                    .iter()
+                    .map(|&t| rank[t as usize]),
+            );
+            targets[first..].sort_unstable();
+            offsets.push(targets.len() as u32);
+            if found.cut.get(i as usize) {
+                cut.set(r);
+            }
+        }
+        let mut graph = Graph {
+            fingerprints,
+            parents,
+            offsets,
+            targets,
+            cut,
+            inits: found.inits,
+            rank,
+            transitions: 0,
+            max_depth,
+            stack_max: 0,
+            build_bytes: 0,
+        };
+        // At its peak the renumbering holds the discovered rows, `order` and
+        // the new graph.
+        graph.build_bytes = found.bytes() + order.capacity() * 4;
+        graph
+    }
+
+    /// The breadth-first index of the state `visit` saw as discovery index `i`.
+    pub fn index_of_discovered(&self, i: usize) -> usize {
+        self.rank[i] as usize
+    }
+
+    /// A set of discovery indices as the set of their breadth-first indices.
+    pub fn renumber(&self, discovered: &Bits) -> Bits {
+        let mut bits = Bits::new(self.len());
+        for i in discovered.iter() {
+            bits.set(self.index_of_discovered(i));
+        }
+        bits
+    }
+
+    /// The least breadth-first index in a set of discovery indices: a state of
+    /// the set nearest an initial state (the first a breadth-first search
+    /// would meet).
+    pub fn first_of(&self, discovered: &Bits) -> Option<usize> {
+        discovered.iter().map(|i| self.index_of_discovered(i)).min()
     }
 
     /// How many distinct states.
@@ -261,16 +432,22 @@ impl Graph {
         self.successors(i).is_empty() && !self.is_cut(i)
     }
 
-    /// Bytes the graph used at its peak: its arrays, plus the larger of the
-    /// hash index that found states by fingerprint during the search (freed
-    /// after it) and the reversed edges of a progress check.
+    /// Bytes the graph used at its peak: its arrays, plus the larger of what
+    /// only the build needed (see [`Graph::build`]: the hash index, the
+    /// search's stack, the rows by discovery index) and the reversed edges of
+    /// a progress check.
     pub fn bytes(&self) -> usize {
+        self.own_bytes() + self.build_bytes.max(self.reverse_bytes())
+    }
+
+    /// Bytes of the graph's own arrays.
+    fn own_bytes(&self) -> usize {
         self.fingerprints.capacity() * 8
             + self.parents.capacity() * 4
             + self.offsets.capacity() * 4
             + self.targets.capacity() * 4
+            + self.rank.capacity() * 4
             + self.cut.bytes()
-            + self.index_bytes.max(self.reverse_bytes())
     }
 
     /// The states from which no state of `goal` can be reached, by a search
@@ -414,5 +591,171 @@ impl Graph {
             state = succ;
         }
         Path::from_actions(model, init, steps.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::two_phase_commit::{representative, State, TwoPhaseCfg, TwoPhaseCommit};
+
+    /// What a breadth-first search of the model itself gives: per state in
+    /// discovery order its fingerprint, parent, sorted successors and whether
+    /// it is cut; and the greatest depth.
+    struct Reference {
+        fingerprints: Vec<u64>,
+        parents: Vec<u32>,
+        successors: Vec<Vec<u32>>,
+        cut: Vec<bool>,
+        max_depth: usize,
+        transitions: usize,
+    }
+
+    fn breadth_first<M: Model>(model: &M, symmetry: Option<Representative<M>>) -> Reference
+    where
+        M::State: Hash,
+    {
+        let key = |s: &M::State| match symmetry {
+            Some(representative) => fingerprint(&representative(s)),
+            None => fingerprint(s),
+        };
+        let mut r = Reference {
+            fingerprints: Vec::new(),
+            parents: Vec::new(),
+            successors: Vec::new(),
+            cut: Vec::new(),
+            max_depth: 0,
+            transitions: 0,
+        };
+        let mut index = HashMap::new();
+        let mut queue = VecDeque::new();
+        for init in model.init_states() {
+            if model.within_boundary(&init) && !index.contains_key(&key(&init)) {
+                index.insert(key(&init), r.fingerprints.len() as u32);
+                r.fingerprints.push(key(&init));
+                r.parents.push(NO_PARENT);
+                queue.push_back((init, 0));
+            }
+        }
+        let mut at = 0;
+        let mut actions = Vec::new();
+        while let Some((state, depth)) = queue.pop_front() {
+            r.max_depth = r.max_depth.max(depth);
+            let mut row = Vec::new();
+            let mut cut = false;
+            model.actions(&state, &mut actions);
+            for action in actions.drain(..) {
+                let Some(next) = model.next_state(&state, action) else {
+                    continue;
+                };
+                if !model.within_boundary(&next) {
+                    cut = true;
+                    continue;
+                }
+                r.transitions += 1;
+                let fp = key(&next);
+                let t = *index.entry(fp).or_insert_with(|| {
+                    r.fingerprints.push(fp);
+                    r.parents.push(at);
+                    queue.push_back((next, depth + 1));
+                    r.fingerprints.len() as u32 - 1
+                });
+                row.push(t);
+            }
+            row.sort_unstable();
+            row.dedup();
+            r.successors.push(row);
+            r.cut.push(cut);
+            at += 1;
+        }
+        r
+    }
+
+    /// The depth-first build renumbered is the breadth-first graph, index for
+    /// index: same fingerprints, parents, successors, cut states, depth and
+    /// transitions — so counterexamples, counts and depth are those of a
+    /// breadth-first search. With and without symmetry (under which the member
+    /// of an orbit first met differs between the two searches).
+    #[test]
+    fn the_depth_first_build_numbers_states_as_breadth_first_search_does() {
+        let cfg = TwoPhaseCfg {
+            participants: 2,
+            crashes: 0,
+            ..TwoPhaseCfg::default()
+        };
+        let symmetric: Representative<TwoPhaseCommit> = representative as fn(&State) -> State;
+        for symmetry in [None, Some(symmetric)] {
+            let model = cfg.clone().into_model();
+            let reference = breadth_first(&model, symmetry);
+            let mut visited = Vec::new();
+            let graph = Graph::build(
+                &model,
+                symmetry,
+                |i, s| visited.push((i, fingerprint(s))),
+                &mut |_| {},
+            )
+            .unwrap();
+            let n = graph.len();
+            assert!(n > 1000, "{n} states: too few to tell the searches apart");
+            assert_eq!(n, reference.fingerprints.len());
+            let depths = |fingerprints: &[u64], parents: &[u32]| -> HashMap<u64, usize> {
+                let mut depth = vec![0; fingerprints.len()];
+                for i in 0..fingerprints.len() {
+                    if parents[i] != NO_PARENT {
+                        depth[i] = depth[parents[i] as usize] + 1;
+                    }
+                }
+                fingerprints.iter().copied().zip(depth).collect()
+            };
+            if symmetry.is_none() {
+                assert_eq!(graph.fingerprints, reference.fingerprints);
+                assert_eq!(graph.parents, reference.parents);
+                for i in 0..n {
+                    assert_eq!(graph.successors(i), &reference.successors[i][..], "row {i}");
+                    assert_eq!(graph.is_cut(i), reference.cut[i], "cut {i}");
+                }
+            } else {
+                // Each orbit is expanded through the member the search met
+                // first, and its successors come in that member's action order:
+                // within a depth the order may differ, the depths may not.
+                assert_eq!(
+                    depths(&graph.fingerprints, &graph.parents),
+                    depths(&reference.fingerprints, &reference.parents)
+                );
+                let edges: usize = reference.successors.iter().map(Vec::len).sum();
+                assert_eq!(graph.targets.len(), edges);
+                let cut = reference.cut.iter().filter(|c| **c).count();
+                assert_eq!((0..n).filter(|&i| graph.is_cut(i)).count(), cut);
+            }
+            assert_eq!(graph.max_depth, reference.max_depth);
+            assert_eq!(graph.transitions, reference.transitions);
+            // `visit` saw each state once, under a discovery index that maps to
+            // the state's breadth-first index.
+            assert_eq!(visited.len(), n);
+            let mut ranks: Vec<usize> = visited
+                .iter()
+                .map(|(i, _)| graph.index_of_discovered(*i))
+                .collect();
+            ranks.sort_unstable();
+            ranks.dedup();
+            assert_eq!(ranks.len(), n);
+            if symmetry.is_none() {
+                for (i, fp) in &visited {
+                    assert_eq!(graph.fingerprints[graph.index_of_discovered(*i)], *fp);
+                }
+            }
+            // The depth-first order really differs from the breadth-first one.
+            assert!((0..n).any(|i| graph.index_of_discovered(i) != i));
+        }
+    }
+
+    #[test]
+    fn bits_iterate_their_members_in_order() {
+        let mut bits = Bits::default();
+        for i in [0, 5, 63, 64, 200] {
+            bits.set(i);
+        }
+        assert_eq!(bits.iter().collect::<Vec<_>>(), vec![0, 5, 63, 64, 200]);
+        assert_eq!(Bits::new(100).iter().count(), 0);
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! [`system`] adds what every model shares (a total crash budget, readable
 //! steps, exact fingerprints), [`graph`] builds the explicit state graph that
-//! the breadth-first check and `progress` properties use, [`check`] runs the
+//! the default check and `progress` properties use, [`check`] runs the
 //! checker and reports, and [`catalog`] is what the
 //! `eo` command line lists, checks and explores.
 
