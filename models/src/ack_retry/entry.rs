@@ -37,7 +37,7 @@ impl AckRetryEntry {
         let messages = bounded(
             settings.messages,
             "messages",
-            defaults.messages.into(),
+            variant.default_messages(defaults.messages).into(),
             1,
             MESSAGES_MAX,
         )?;
@@ -107,7 +107,7 @@ impl ModelEntry for AckRetryEntry {
             about: "at-least-once delivery with a durable, bounded outbox, plus receiver dedup (high-water mark and window) saved atomically with the effect; incarnations after a lost disk",
             flags: vec![
                 FlagInfo { name: "senders", default: d.senders.to_string(), help: "number of senders" },
-                FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender" },
+                FlagInfo { name: "messages", default: d.messages.to_string(), help: "messages per sender (2 for ack-before-sync)" },
                 FlagInfo { name: "window", default: d.window.to_string(), help: "the receiver's dedup window above its high-water mark, in seqs" },
                 FlagInfo { name: "in-flight", default: d.in_flight.to_string(), help: "the most messages a sender has unacknowledged (at most --window)" },
                 FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor" },
