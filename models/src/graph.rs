@@ -609,6 +609,8 @@ mod tests {
         cut: Vec<bool>,
         max_depth: usize,
         transitions: usize,
+        /// The most states the queue held at once.
+        queue_max: usize,
     }
 
     fn breadth_first<M: Model>(model: &M, symmetry: Option<Representative<M>>) -> Reference
@@ -626,6 +628,7 @@ mod tests {
             cut: Vec::new(),
             max_depth: 0,
             transitions: 0,
+            queue_max: 0,
         };
         let mut index = HashMap::new();
         let mut queue = VecDeque::new();
@@ -640,6 +643,7 @@ mod tests {
         let mut at = 0;
         let mut actions = Vec::new();
         while let Some((state, depth)) = queue.pop_front() {
+            r.queue_max = r.queue_max.max(queue.len() + 1);
             r.max_depth = r.max_depth.max(depth);
             let mut row = Vec::new();
             let mut cut = false;
@@ -744,6 +748,14 @@ mod tests {
                     assert_eq!(graph.fingerprints[graph.index_of_discovered(*i)], *fp);
                 }
             }
+            // What the searches hold in full states: the stack is a small
+            // fraction of the breadth-first frontier.
+            assert!(
+                graph.stack_max * 4 < reference.queue_max,
+                "stack {} against a frontier of {}",
+                graph.stack_max,
+                reference.queue_max
+            );
             // The depth-first order really differs from the breadth-first one.
             assert!((0..n).any(|i| graph.index_of_discovered(i) != i));
         }
