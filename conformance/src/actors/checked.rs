@@ -85,6 +85,22 @@ where
     }
 }
 
+impl<A, C> Clone for Checked<A, C>
+where
+    A: Actor + Clone,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    C: Clone,
+{
+    fn clone(&self) -> Self {
+        Checked {
+            system: self.system.clone(),
+            properties: self.properties.clone(),
+            progress: self.progress.clone(),
+        }
+    }
+}
+
 impl<A, C> Model for Checked<A, C>
 where
     A: Actor,
