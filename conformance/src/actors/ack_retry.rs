@@ -75,6 +75,11 @@ pub enum Fault {
     /// knob `Receiver::set_at_least_once`): tests only.
     #[cfg(test)]
     ReceiverDedupOff,
+    /// The receiver's driver opens each release before its records are
+    /// synced (`Release::open_before_durable`'s bug): under `--log sync` its
+    /// acknowledgements leave ahead of the sync. Tests only.
+    #[cfg(test)]
+    ReceiverReleasesBeforeSync,
 }
 
 /// A configuration of the adapted cores.
@@ -164,6 +169,11 @@ impl ImplAckRetryCfg {
         let mut system = System::new(actors, names, self.crashes);
         system.log = self.log;
         system.records = records;
+        #[cfg(test)]
+        {
+            system.releases_before_sync[self.receiver_index()] =
+                self.fault == Fault::ReceiverReleasesBeforeSync;
+        }
         properties::add(system)
     }
 }

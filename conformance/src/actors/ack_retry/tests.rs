@@ -87,6 +87,24 @@ fn a_receiver_without_dedup_violates_exactly_once() {
     assert_eq!(report.failed()[0], "exactly-once");
 }
 
+/// Honesty for the syncing log: a receiver whose acknowledgements leave before
+/// its `Applied` record is synced lets the sender drop a message a receiver
+/// crash then loses: `no-loss` fails.
+#[test]
+fn acknowledging_before_the_sync_violates_no_loss() {
+    let report = check(ImplAckRetryCfg {
+        fault: Fault::ReceiverReleasesBeforeSync,
+        log: LogMode::Sync,
+        messages: 2,
+        ..ImplAckRetryCfg::default()
+    });
+    assert_eq!(
+        report.property("no-loss").map(|p| p.status),
+        Some(Status::Violated)
+    );
+    assert_eq!(report.failed()[0], "no-loss");
+}
+
 #[test]
 fn every_number_has_a_bound() {
     assert_eq!(
