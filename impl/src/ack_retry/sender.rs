@@ -617,3 +617,17 @@ impl Core for Sender {
         }
     }
 }
+
+// ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
+impl Sender {
+    /// The unacknowledged messages, by seq: what a snapshot's outbox would hold,
+    /// readable whether or not the last outputs were polled.
+    pub fn outbox(&self) -> impl Iterator<Item = (Seq, Transfer)> + '_ {
+        self.outbox.iter().map(|(&seq, out)| (seq, out.transfer))
+    }
+
+    /// The nonce of the request for an incarnation under way, if one is.
+    pub fn requesting(&self) -> Option<u64> {
+        self.request.map(|_| self.nonce)
+    }
+}

@@ -1,0 +1,1 @@
+//! Two-phase commit: the implementation's cores mapped to the model's actors.
