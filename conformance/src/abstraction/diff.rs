@@ -169,3 +169,38 @@ where
     );
     diff
 }
+
+/// The messages in flight as the model's network holds them, from the
+/// abstractions of the implementation's: copies of one envelope beyond the
+/// system's `copies_max` absorbed, and dead messages — to an actor down for
+/// good, or dead by the model's own rule, judged in `state` (the model state
+/// the implementation's abstracts to) — removed, as the [`System`] does after
+/// every step. Sorted.
+pub fn flight_view<A, C>(
+    system: &System<A, C>,
+    state: &SystemState<A>,
+    messages: impl IntoIterator<Item = (stateright::actor::Id, stateright::actor::Id, A::Msg)>,
+) -> Vec<(stateright::actor::Id, stateright::actor::Id, A::Msg)>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+{
+    let mut view: Vec<_> = messages
+        .into_iter()
+        .filter(|(src, dst, msg)| {
+            let to = usize::from(*dst);
+            let down_for_good = state.crashed.get(to).copied().unwrap_or(false)
+                && !system.recovers.get(to).copied().unwrap_or(true);
+            !down_for_good && !(system.dead)(&system.actors.cfg, state, *src, *dst, msg)
+        })
+        .collect();
+    view.sort();
+    let mut absorbed: Vec<(stateright::actor::Id, stateright::actor::Id, A::Msg)> = Vec::new();
+    for m in view {
+        if absorbed.iter().filter(|k| **k == m).count() < system.copies_max {
+            absorbed.push(m);
+        }
+    }
+    absorbed
+}

@@ -21,7 +21,7 @@ pub mod ack_retry;
 pub mod diff;
 pub mod two_phase_commit;
 
-pub use diff::{diff_system, Diff, FieldDiff, Fields};
+pub use diff::{diff_system, flight_view, Diff, FieldDiff, Fields};
 
 use eo_impl::core::NodeId;
 
