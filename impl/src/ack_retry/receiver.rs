@@ -48,7 +48,7 @@ use tracing::debug;
 /// granted again. Idleness is measured from the receiver's own clock; after a
 /// restart every entry counts as active at the recovery time, so a restart only
 /// delays retirement.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Receiver {
     id: NodeId,
     bank: Bank,

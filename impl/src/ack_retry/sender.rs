@@ -32,7 +32,7 @@ use tracing::{debug, trace};
 /// 4. [`Core::snapshot`] only when every record polled so far is durable, and
 ///    every event of those records was handed to the application (recovery
 ///    re-emits delivery events only for records after the snapshot).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Sender {
     id: NodeId,
     receiver: NodeId,

@@ -1,0 +1,1 @@
+//! The two-phase-commit cores driven by the model.
