@@ -34,6 +34,37 @@ use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::fmt;
 use std::hash::Hash;
 
+/// A configuration to drive: a model configuration of one protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Config {
+    AckRetry(eo_models::ack_retry::AckRetryCfg),
+    /// With `refusals_as_stored` (see [`two_phase_commit::twin`]).
+    TwoPhaseCommit {
+        cfg: eo_models::two_phase_commit::TwoPhaseCfg,
+        refusals_as_stored: bool,
+    },
+}
+
+/// Drives the implementation through the behaviours of `config`'s model as
+/// `options` say: [`explore`] with the protocol's [`Twin`]. Fails only if the
+/// twin cannot be built (a syncing log, a bug variant, a layout the
+/// abstraction does not cover).
+pub fn run(config: &Config, options: &Options) -> Result<DriveReport, DriveError> {
+    Ok(match config {
+        Config::AckRetry(cfg) => {
+            let twin = ack_retry::twin(cfg, None)?;
+            explore(&cfg.clone().into_model(), twin, options)
+        }
+        Config::TwoPhaseCommit {
+            cfg,
+            refusals_as_stored,
+        } => {
+            let twin = two_phase_commit::twin(cfg, *refusals_as_stored)?;
+            explore(&cfg.clone().into_model(), twin, options)
+        }
+    })
+}
+
 /// Why the implementation could not be driven through a model step.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DriveError {

@@ -839,3 +839,13 @@ impl Participant {
             .collect()
     }
 }
+
+// ---- Configuration knob for eo-conformance's model-driven tests (no behaviour change). ----
+impl Participant {
+    /// Replaces the vote policy for the votes to come: a driver that stands in
+    /// for the application's choice (the model leaves each vote to a
+    /// nondeterministic choice) sets it before handing over a `Prepare`.
+    pub fn set_vote_policy(&mut self, policy: VotePolicy) {
+        self.policy = policy;
+    }
+}
