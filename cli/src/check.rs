@@ -2,9 +2,7 @@
 
 use crate::UsageError;
 use clap::Args;
-use eo_models::catalog::{
-    self, ConfigScope, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind,
-};
+use eo_models::catalog::{ConfigScope, ModelEntry, ModelInfo, Settings, VariantInfo, VariantKind};
 use eo_models::check::{Phases, Reading, Report, RunOptions, Search, Status};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -99,7 +97,7 @@ fn peak_memory_kib() -> Option<u64> {
 }
 
 fn check_one(args: &CheckArgs, model: &str, settings: Settings) -> Result<ExitCode, UsageError> {
-    let entry = catalog::find(model).map_err(|e| UsageError(e.0))?;
+    let entry = eo_conformance::catalog::find(model).map_err(|e| UsageError(e.0))?;
     let mut opts = args.options()?;
     opts.progress = Some(&print_progress);
     reset_peak_memory();
@@ -420,7 +418,7 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
     opts.progress = Some(&print_progress);
     let start = Instant::now();
     let mut rows = Vec::new();
-    let widths = Widths::of(&catalog::all());
+    let widths = Widths::of(&eo_conformance::catalog::all());
     if !args.json {
         println!(
             "{}",
@@ -429,7 +427,7 @@ fn check_all(args: &CheckArgs) -> Result<ExitCode, UsageError> {
             ])
         );
     }
-    for entry in catalog::all() {
+    for entry in eo_conformance::catalog::all() {
         for variant in rows_of(&entry.info(), args.deep) {
             reset_peak_memory();
             let label = format!("{}{}", variant.name, flags_for(&variant.settings));
@@ -537,7 +535,7 @@ mod tests {
 
     #[test]
     fn the_table_stays_aligned_with_long_cells() {
-        let widths = Widths::of(&catalog::all());
+        let widths = Widths::of(&eo_conformance::catalog::all());
         let header = widths.line([
             "model", "variant", "config", "unique", "time", "verdict", "expected", "actual",
         ]);
@@ -582,7 +580,7 @@ mod tests {
 
     #[test]
     fn deep_adds_the_deep_configurations_to_the_table() {
-        let info = catalog::find("ack-retry").unwrap().info();
+        let info = eo_conformance::catalog::find("ack-retry").unwrap().info();
         let named = |deep| -> Vec<Option<String>> {
             rows_of(&info, deep)
                 .into_iter()

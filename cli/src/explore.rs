@@ -73,7 +73,8 @@ pub fn run(
     address: SocketAddr,
     internals: bool,
 ) -> Result<ExitCode, UsageError> {
-    let entry: &'static dyn ModelEntry = catalog::find(model).map_err(|e| UsageError(e.0))?;
+    let entry: &'static dyn ModelEntry =
+        eo_conformance::catalog::find(model).map_err(|e| UsageError(e.0))?;
     let listener = TcpListener::bind(address)
         .map_err(|e| UsageError(format!("cannot serve the Explorer on {address}: {e}")))?;
     let upstream = free_loopback_port()?;

@@ -5,7 +5,10 @@ use eo_models::catalog;
 use std::process::ExitCode;
 
 pub fn run(json: bool) -> Result<ExitCode, UsageError> {
-    let infos: Vec<_> = catalog::all().iter().map(|m| m.info()).collect();
+    let infos: Vec<_> = eo_conformance::catalog::all()
+        .iter()
+        .map(|m| m.info())
+        .collect();
     if json {
         let text = serde_json::to_string_pretty(&serde_json::json!({ "models": infos }))
             .map_err(|e| UsageError(format!("cannot encode JSON: {e}")))?;

@@ -148,7 +148,7 @@ fn model_of(
     else {
         return Ok(None);
     };
-    let entry = eo_models::catalog::find(name).map_err(|e| UsageError(e.0))?;
+    let entry = eo_conformance::catalog::find(name).map_err(|e| UsageError(e.0))?;
     let info = entry.info();
     let settings = per_model::settings(&info, sub)?;
     Ok(Some((info.name, settings)))

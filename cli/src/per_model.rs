@@ -6,7 +6,7 @@
 use crate::args;
 use crate::UsageError;
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use eo_models::catalog::{self, FlagInfo, ModelInfo, Settings};
+use eo_models::catalog::{FlagInfo, ModelInfo, Settings};
 
 /// A flag whose default is `off` (or `on`) is a switch; every other flag takes
 /// a value.
@@ -74,7 +74,7 @@ pub fn command(info: &ModelInfo) -> Command {
 
 /// Every model's subcommand, in the catalogue's order.
 pub fn commands() -> Vec<Command> {
-    catalog::all()
+    eo_conformance::catalog::all()
         .iter()
         .map(|entry| command(&entry.info()))
         .collect()
@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn every_model_flag_becomes_an_argument_that_reaches_its_setting() {
-        for entry in catalog::all() {
+        for entry in eo_conformance::catalog::all() {
             let info = entry.info();
             let mut argv = vec!["check".to_owned(), info.name.to_owned()];
             for flag in &info.flags {

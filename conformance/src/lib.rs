@@ -7,7 +7,8 @@
 //! - [`actors`]: the implementation's sans-IO cores run as Stateright actors
 //!   inside the models' fault-injecting system, checked exhaustively against
 //!   the models' named properties (`eo check impl-ack-retry`,
-//!   `eo check impl-two-phase-commit`);
+//!   `eo check impl-two-phase-commit`); [`catalog`] lists them beside the
+//!   models for `eo list` and `eo check`;
 //! - [`abstraction`]: functions from an implementation core's state to the
 //!   model's state, used for refinement (every implementation step is a model
 //!   step or a stutter) and by [`drive`];
@@ -19,5 +20,6 @@
 
 pub mod abstraction;
 pub mod actors;
+pub mod catalog;
 pub mod drive;
 pub mod validate;

@@ -423,3 +423,7 @@ pub enum RecoverError {
 fn amount_in_range(amount: Amount) -> bool {
     (0..=AMOUNT_MAX).contains(&amount)
 }
+
+// ---- Added for eo-conformance (issue 12 §1): the cores' protocol states as values ----
+pub use receiver::{ReceiverProtocol, SenderEntryProtocol};
+pub use sender::SenderProtocol;

@@ -48,7 +48,7 @@ use tracing::debug;
 /// granted again. Idleness is measured from the receiver's own clock; after a
 /// restart every entry counts as active at the recovery time, so a restart only
 /// delays retirement.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Receiver {
     id: NodeId,
     bank: Bank,
@@ -680,5 +680,74 @@ impl Receiver {
     /// The last incarnation granted to any sender (0: none yet).
     pub fn last_granted(&self) -> Incarnation {
         self.last_granted
+    }
+}
+
+// ---- Added for eo-conformance (issue 12 §1): a clone, and the protocol state as a value ----
+// Additive only: nothing above reads these.
+
+/// A field-by-field copy: the core holds no resource.
+impl Clone for Receiver {
+    fn clone(&self) -> Receiver {
+        Receiver {
+            id: self.id,
+            bank: self.bank.clone(),
+            senders: self.senders.clone(),
+            last_granted: self.last_granted,
+            retention: self.retention,
+            ready: self.ready.clone(),
+            now: self.now,
+            stats: self.stats,
+            #[cfg(feature = "bench-baseline")]
+            at_least_once: self.at_least_once,
+        }
+    }
+}
+
+/// One tracked sender in a [`ReceiverProtocol`]: its incarnations and dedup state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SenderEntryProtocol {
+    pub sender: NodeId,
+    pub floor: Incarnation,
+    pub granted: Incarnation,
+    pub incarnation: Incarnation,
+    pub hwm: Seq,
+    pub above: Vec<Seq>,
+}
+
+/// A receiver's protocol state: everything but its clock, the senders' last
+/// activity times, its retention and its counters. Two receivers with equal
+/// protocol states whose clocks never pass a retention (a driver whose `now`
+/// stands still) answer every input alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReceiverProtocol {
+    /// Non-zero balances, by account.
+    pub balances: Vec<(crate::bank::AccountId, crate::bank::Amount)>,
+    pub last_granted: Incarnation,
+    pub senders: Vec<SenderEntryProtocol>,
+    /// Whether outputs wait to be polled.
+    pub unpolled: bool,
+}
+
+impl Receiver {
+    /// The protocol state (see [`ReceiverProtocol`]).
+    pub fn protocol(&self) -> ReceiverProtocol {
+        ReceiverProtocol {
+            balances: self.bank.balances().iter().map(|(&a, &b)| (a, b)).collect(),
+            last_granted: self.last_granted,
+            senders: self
+                .senders
+                .iter()
+                .map(|(&sender, e)| SenderEntryProtocol {
+                    sender,
+                    floor: e.floor,
+                    granted: e.granted,
+                    incarnation: e.dedup.incarnation,
+                    hwm: e.dedup.hwm,
+                    above: e.dedup.above.iter().copied().collect(),
+                })
+                .collect(),
+            unpolled: !self.ready.is_empty(),
+        }
     }
 }

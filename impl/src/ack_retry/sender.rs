@@ -32,7 +32,7 @@ use tracing::{debug, trace};
 /// 4. [`Core::snapshot`] only when every record polled so far is durable, and
 ///    every event of those records was handed to the application (recovery
 ///    re-emits delivery events only for records after the snapshot).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Sender {
     id: NodeId,
     receiver: NodeId,
@@ -629,5 +629,68 @@ impl Sender {
     /// The nonce of the request for an incarnation under way, if one is.
     pub fn requesting(&self) -> Option<u64> {
         self.request.map(|_| self.nonce)
+    }
+}
+
+// ---- Added for eo-conformance (issue 12 §1): a clone, and the protocol state as a value ----
+// Additive only: nothing above reads these. The conformance adapter runs the core as a
+// Stateright actor, whose state must be cloned and compared.
+
+/// A field-by-field copy: the core holds no resource, so a clone is a second core in
+/// the same state (its pending `Ready` included).
+impl Clone for Sender {
+    fn clone(&self) -> Sender {
+        Sender {
+            id: self.id,
+            receiver: self.receiver,
+            incarnation: self.incarnation,
+            request: self.request,
+            nonce: self.nonce,
+            next_seq: self.next_seq,
+            outbox: self.outbox.clone(),
+            ready: self.ready.clone(),
+            now: self.now,
+            stats: self.stats,
+        }
+    }
+}
+
+/// A sender's protocol state: everything but its clock, its retransmission
+/// deadlines and intervals, and its counters. Two senders with equal protocol
+/// states and every deadline already due (a driver whose `now` is past them all)
+/// answer every input alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SenderProtocol {
+    pub incarnation: Option<Incarnation>,
+    /// Whether it is asking for an incarnation.
+    pub requesting: bool,
+    pub nonce: u64,
+    pub next_seq: Seq,
+    /// Unacknowledged messages: (seq, from, to, amount).
+    pub outbox: Vec<(
+        Seq,
+        crate::bank::AccountId,
+        crate::bank::AccountId,
+        crate::bank::Amount,
+    )>,
+    /// Whether outputs wait to be polled.
+    pub unpolled: bool,
+}
+
+impl Sender {
+    /// The protocol state (see [`SenderProtocol`]).
+    pub fn protocol(&self) -> SenderProtocol {
+        SenderProtocol {
+            incarnation: self.incarnation,
+            requesting: self.request.is_some(),
+            nonce: self.nonce,
+            next_seq: self.next_seq,
+            outbox: self
+                .outbox
+                .iter()
+                .map(|(&seq, o)| (seq, o.transfer.from, o.transfer.to, o.transfer.amount))
+                .collect(),
+            unpolled: !self.ready.is_empty(),
+        }
     }
 }
