@@ -659,6 +659,30 @@ impl Core for Receiver {
     }
 }
 
+// ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
+impl Receiver {
+    /// Every tracked sender's dedup state, as a snapshot would carry it (by
+    /// sender), readable whether or not the last outputs were polled.
+    pub fn dedup_snapshots(&self) -> Vec<DedupSnapshot> {
+        self.senders
+            .iter()
+            .map(|(&sender, e)| DedupSnapshot {
+                sender,
+                floor: e.floor,
+                granted: e.granted,
+                incarnation: e.dedup.incarnation,
+                hwm: e.dedup.hwm,
+                above: e.dedup.above.iter().copied().collect(),
+            })
+            .collect()
+    }
+
+    /// The last incarnation granted to any sender (0: none yet).
+    pub fn last_granted(&self) -> Incarnation {
+        self.last_granted
+    }
+}
+
 // ---- Added for eo-conformance (issue 12 §1): a clone, and the protocol state as a value ----
 // Additive only: nothing above reads these.
 

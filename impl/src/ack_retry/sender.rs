@@ -618,6 +618,20 @@ impl Core for Sender {
     }
 }
 
+// ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
+impl Sender {
+    /// The unacknowledged messages, by seq: what a snapshot's outbox would hold,
+    /// readable whether or not the last outputs were polled.
+    pub fn outbox(&self) -> impl Iterator<Item = (Seq, Transfer)> + '_ {
+        self.outbox.iter().map(|(&seq, out)| (seq, out.transfer))
+    }
+
+    /// The nonce of the request for an incarnation under way, if one is.
+    pub fn requesting(&self) -> Option<u64> {
+        self.request.map(|_| self.nonce)
+    }
+}
+
 // ---- Added for eo-conformance (issue 12 §1): a clone, and the protocol state as a value ----
 // Additive only: nothing above reads these. The conformance adapter runs the core as a
 // Stateright actor, whose state must be cloned and compared.

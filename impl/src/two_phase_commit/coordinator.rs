@@ -857,3 +857,45 @@ impl Core for Coordinator {
         })
     }
 }
+
+// ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
+
+/// Where one held transaction is, as [`Coordinator::phases`] shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PhaseView {
+    /// Collecting votes: the participants that voted yes so far.
+    Preparing { yes: Vec<NodeId> },
+    /// Decision logged: the participants that acknowledged it so far.
+    Deciding {
+        decision: Decision,
+        acked: Vec<NodeId>,
+    },
+    /// Every participant acknowledged.
+    Done { decision: Decision },
+}
+
+impl Coordinator {
+    /// Every held transaction, by id: its participants and its phase.
+    pub fn phases(&self) -> Vec<(TxnId, Vec<NodeId>, PhaseView)> {
+        self.txns
+            .iter()
+            .map(|(id, e)| {
+                let phase = match &e.phase {
+                    Phase::Preparing { yes, .. } => PhaseView::Preparing {
+                        yes: yes.iter().copied().collect(),
+                    },
+                    Phase::Deciding {
+                        decision, acked, ..
+                    } => PhaseView::Deciding {
+                        decision: *decision,
+                        acked: acked.iter().copied().collect(),
+                    },
+                    Phase::Done { decision } => PhaseView::Done {
+                        decision: *decision,
+                    },
+                };
+                (*id, e.participants.clone(), phase)
+            })
+            .collect()
+    }
+}

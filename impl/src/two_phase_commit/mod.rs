@@ -133,11 +133,11 @@ mod tests;
 
 pub use client::{Client, ClientRecord, ClientSnapshot};
 pub use coordinator::{
-    Coordinator, CoordinatorRecord, CoordinatorSnapshot, DecidedTxn, StartedTxn,
+    Coordinator, CoordinatorRecord, CoordinatorSnapshot, DecidedTxn, PhaseView, StartedTxn,
 };
 pub use node::{Node, NodeRecord, Role};
 pub use participant::{
-    FinishedTxn, Participant, ParticipantRecord, ParticipantSnapshot, PreparedTxn,
+    FinishedTxn, Participant, ParticipantRecord, ParticipantSnapshot, PreparedTxn, TxnView,
 };
 
 /// Most participants one transaction may span.

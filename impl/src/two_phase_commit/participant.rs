@@ -809,3 +809,43 @@ fn check_logged(index: usize, t: &PreparedTxn) -> Result<(), Error> {
     check_participants(&t.participants).map_err(corrupt)?;
     check_posting(&t.posting).map_err(corrupt)
 }
+
+// ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
+
+/// Where one held transaction is, as [`Participant::txn_views`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnView {
+    /// Staged and voted yes; waiting for the decision.
+    Prepared,
+    /// Voted no (in memory only).
+    Refused,
+    /// Decided here.
+    Finished(Decision),
+}
+
+impl Participant {
+    /// Every held transaction, by id, and where it is.
+    pub fn txn_views(&self) -> Vec<(TxnId, TxnView)> {
+        self.txns
+            .iter()
+            .map(|(id, s)| {
+                let view = match s {
+                    State::Prepared { .. } => TxnView::Prepared,
+                    State::Refused => TxnView::Refused,
+                    State::Finished(d) => TxnView::Finished(*d),
+                };
+                (*id, view)
+            })
+            .collect()
+    }
+}
+
+// ---- Configuration knob for eo-conformance's model-driven tests (no behaviour change). ----
+impl Participant {
+    /// Replaces the vote policy for the votes to come: a driver that stands in
+    /// for the application's choice (the model leaves each vote to a
+    /// nondeterministic choice) sets it before handing over a `Prepare`.
+    pub fn set_vote_policy(&mut self, policy: VotePolicy) {
+        self.policy = policy;
+    }
+}
