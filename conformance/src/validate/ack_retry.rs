@@ -58,6 +58,8 @@ struct Allowed {
     wire: Wire,
     /// The number of records this life must have made durable first.
     needs: usize,
+    /// For an installation grant: the request's nonce it answers.
+    nonce: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -124,6 +126,9 @@ pub struct Checker<'a> {
     incs: BTreeMap<(NodeId, u64), Inc>,
     nonces: BTreeMap<(NodeId, u64), u8>,
     pub stats: Stats,
+    /// Set when the last failed step was outside the model's bounds rather
+    /// than a mismatch.
+    pub outside: Option<Outside>,
 }
 
 fn impl_msg(value: &Value) -> Option<ImplMsg> {
@@ -270,6 +275,7 @@ impl<'a> Checker<'a> {
             network: HashMap::new(),
             incs: BTreeMap::new(),
             nonces: BTreeMap::new(),
+            outside: None,
             stats: Stats {
                 nodes: nodes.len(),
                 ..Stats::default()
@@ -382,6 +388,7 @@ impl<'a> Checker<'a> {
                     to,
                     wire: Wire::Model(msg),
                     needs,
+                    nonce: None,
                 });
             }
         }
@@ -479,8 +486,21 @@ impl<'a> Checker<'a> {
             }
             Event::Send { peer, msg } => self.send(node, *peer, msg, index, line)?,
             Event::DiskLost => {
-                let v = &self.views[&node];
+                let v = self.views.get_mut(&node).expect("a known node");
+                if v.sender && v.installing && v.durable_storage.is_none() && !v.durable_installed {
+                    // Nothing durable yet: losing the disk is a crash, and the
+                    // next start is a first start again.
+                    v.state = None;
+                    v.life = None;
+                    self.stats.crashes += 1;
+                    return Ok(());
+                }
                 if !v.sender || !v.timers.contains(&TimerKey::DiskLoss) {
+                    self.outside = Some(Outside {
+                        bound: "disk loss only while the sender has work left and losses <= disk-losses",
+                        limit: u64::from(DISK_LOSSES_MAX),
+                        found: u64::from(v.disk_losses + 1),
+                    });
                     return Err(Box::new(self.fail(
                         index,
                         line,
@@ -595,7 +615,7 @@ impl<'a> Checker<'a> {
                 self.stats.stutters += 1;
                 let v = self.views.get_mut(&node).expect("a known node");
                 match impl_msg(msg) {
-                    Some(ImplMsg::NewIncarnation { .. }) if !v.sender => {
+                    Some(ImplMsg::NewIncarnation { nonce }) if !v.sender => {
                         // The receiver grants a first incarnation: one record, one answer.
                         v.saves += 1;
                         v.expected.push_back(Expected {
@@ -608,6 +628,7 @@ impl<'a> Checker<'a> {
                             to: peer,
                             wire: Wire::Install,
                             needs,
+                            nonce: Some(nonce),
                         });
                     }
                     Some(ImplMsg::Granted { nonce, .. })
@@ -780,8 +801,9 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let ok = match (&a.wire, msg) {
-                (Wire::Install, ImplMsg::Granted { incarnation, .. }) => {
-                    *self.incs.entry((peer, *incarnation)).or_insert(0) == 0
+                (Wire::Install, ImplMsg::Granted { incarnation, nonce }) => {
+                    a.nonce == Some(*nonce)
+                        && *self.incs.entry((peer, *incarnation)).or_insert(0) == 0
                 }
                 (Wire::Install, _) => false,
                 (Wire::Model(m), _) => self.matches(node, peer, msg, m),

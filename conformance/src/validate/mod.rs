@@ -107,6 +107,9 @@ pub fn validate_texts(inputs: &[(String, String)]) -> Result<Verdict, ValidateEr
     let mut checker = ack_retry::Checker::new(&lines, &names)?;
     for (index, line) in lines.iter().enumerate() {
         if let Err(diagnosis) = checker.step(index, line) {
+            if let Some(outside) = checker.outside.take() {
+                return Err(ValidateError::Outside(outside));
+            }
             return Ok(Verdict::Invalid(diagnosis));
         }
     }
