@@ -496,10 +496,19 @@ impl<'a> Checker<'a> {
                     return Ok(());
                 }
                 if !v.sender || !v.timers.contains(&TimerKey::DiskLoss) {
-                    self.outside = Some(Outside {
-                        bound: "disk loss only while the sender has work left and losses <= disk-losses",
-                        limit: u64::from(DISK_LOSSES_MAX),
-                        found: u64::from(v.disk_losses + 1),
+                    let budget_left = v.disk_losses < DISK_LOSSES_MAX;
+                    self.outside = Some(if budget_left {
+                        Outside {
+                            bound: "disk losses of a sender with no work left (the model loses a disk only while its sender has something to send, submit or ask for)",
+                            limit: 0,
+                            found: 1,
+                        }
+                    } else {
+                        Outside {
+                            bound: "disk losses per sender",
+                            limit: u64::from(DISK_LOSSES_MAX),
+                            found: u64::from(v.disk_losses + 1),
+                        }
                     });
                     return Err(Box::new(self.fail(
                         index,

@@ -74,7 +74,7 @@ pub enum ValidateError {
     #[error("{0}")]
     Unsupported(String),
     /// The trace exceeds a bound of the model.
-    #[error("outside the model's bounds: {} = {} exceeds the model's {}", .0.bound, .0.found, .0.limit)]
+    #[error("outside the model's bounds: {} (the trace has {}, the model at most {})", .0.bound, .0.found, .0.limit)]
     Outside(Outside),
 }
 
