@@ -16,8 +16,12 @@ const QUIET: FaultSpec = FaultSpec {
 
 /// Each node's trace as parsed lines, receiver (node 0) first.
 fn traces(seed: u64, faults: FaultSpec) -> Vec<(String, Vec<Value>)> {
+    traces_of(seed, 3, faults)
+}
+
+fn traces_of(seed: u64, messages: u64, faults: FaultSpec) -> Vec<(String, Vec<Value>)> {
     let (report, traces) =
-        sim::run_traced::<AckRetry>(&Config { messages: 3 }, &Options::new(seed, faults));
+        sim::run_traced::<AckRetry>(&Config { messages }, &Options::new(seed, faults));
     assert!(report.ok(), "{}", report.replay_command());
     traces
         .into_iter()
