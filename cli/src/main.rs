@@ -12,6 +12,7 @@ mod per_model;
 mod run;
 mod sim;
 mod svg;
+mod validate;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use eo_models::catalog::Settings;
@@ -53,6 +54,10 @@ enum Command {
     /// Run one node of a cluster over TCP: the reference implementation with
     /// its log on disk (see docs/running.md).
     Node(node::NodeArgs),
+    /// Check JSON-lines traces of the simulator or of real nodes against the
+    /// model: exit 0 a behaviour of the model, 1 not (with the first event that
+    /// does not match), 2 unreadable, malformed or beyond the model's bounds.
+    Validate(validate::ValidateArgs),
 }
 
 /// The flags of `eo explore` itself; the model and its flags come as a
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Node(args) => node::run(&args),
+        Command::Validate(args) => validate::run(&args),
     };
     match result {
         Ok(code) => code,

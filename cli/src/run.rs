@@ -118,6 +118,10 @@ pub struct CommonArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Each node writes its protocol trace to DIR/node-ID.jsonl (appended to
+    /// across restarts), for `eo validate`.
+    #[arg(long, value_name = "DIR")]
+    pub trace: Option<PathBuf>,
 }
 
 impl CommonArgs {

@@ -94,6 +94,10 @@ pub struct CommonArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Write each node's protocol trace to DIR/node-ID.jsonl (the format of
+    /// `eo node --trace`, for `eo validate`); one run only.
+    #[arg(long, value_name = "DIR")]
+    trace: Option<std::path::PathBuf>,
 }
 
 /// Runs at most this many simulations per invocation.
@@ -204,6 +208,31 @@ pub fn run(args: &SimArgs) -> Result<ExitCode, UsageError> {
 
 /// Runs scenario `S` as the common flags say, prints the summary, and maps the
 /// outcome to an exit status: 0 all invariants hold, 1 a violation.
+/// One run with `--trace DIR`: the report, and one trace file per node.
+fn simulate_traced<S: SimScenario>(
+    dir: &std::path::Path,
+    common: &CommonArgs,
+    config: &S::Config,
+    options: &Options,
+) -> Result<ExitCode, UsageError> {
+    if common.runs != 1 {
+        return Err(UsageError("--trace takes one run (--runs 1)".to_owned()));
+    }
+    let (report, traces) = sim::run_traced::<S>(config, options);
+    std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
+    for (node, lines) in traces {
+        let path = dir.join(format!("node-{node}.jsonl"));
+        std::fs::write(&path, lines).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    }
+    print!("{report}");
+    println!("traces written to {}/node-*.jsonl", dir.display());
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 pub fn simulate<S: SimScenario>(
     common: &CommonArgs,
     config: &S::Config,
@@ -220,6 +249,9 @@ pub fn simulate<S: SimScenario>(
         .map_err(|e| UsageError(e.to_string()))?;
     let seed = common.seed.unwrap_or_else(random_seed);
     let options = Options::new(seed, faults);
+    if let Some(dir) = &common.trace {
+        return simulate_traced::<S>(dir, common, config, &options);
+    }
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut header = String::new();

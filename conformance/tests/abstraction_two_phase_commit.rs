@@ -221,7 +221,7 @@ impl Cluster {
         )];
         let mut storages = vec![abs::coordinator_storage(l, self.clog.records())
             .unwrap()
-            .map(NodeStorage::Coordinator)];
+            .map(|s| NodeStorage::Coordinator(s.into()))];
         for i in 0..2u8 {
             let records = self.plogs[usize::from(i)].records();
             let core = &self.participants[usize::from(i)];
@@ -231,7 +231,7 @@ impl Cluster {
             storages.push(
                 abs::participant_storage(l, i, records)
                     .unwrap()
-                    .map(NodeStorage::Participant),
+                    .map(|s| NodeStorage::Participant(s.into())),
             );
         }
         states.push(NodeState::Client(
@@ -240,7 +240,7 @@ impl Cluster {
         storages.push(
             abs::client_storage(l, self.cllog.records())
                 .unwrap()
-                .map(NodeStorage::Client),
+                .map(|s| NodeStorage::Client(s.into())),
         );
         let abstracted = self.flight.iter().map(|(f, t, m)| {
             let m = abs::msg(l, m).unwrap();

@@ -388,6 +388,10 @@ impl Supervisor {
     fn new(plan: &Plan, dir: &Path, common: &CommonArgs) -> Result<Supervisor, UsageError> {
         let exe = std::env::current_exe()
             .map_err(|e| UsageError(format!("cannot find this program's path: {e}")))?;
+        if let Some(trace) = &common.trace {
+            fs::create_dir_all(trace)
+                .map_err(|e| UsageError(format!("cannot create {}: {e}", trace.display())))?;
+        }
         // Every node's port stays bound here until the proxies have theirs, so
         // that no proxy takes a node's port; the nodes bind them only later.
         let mut listens = BTreeMap::new();
@@ -423,6 +427,15 @@ impl Supervisor {
                     "--seed".into(),
                     (plan.seed ^ u64::from(node.id)).to_string(),
                 ];
+                if let Some(trace) = &common.trace {
+                    args.push("--trace".into());
+                    args.push(
+                        trace
+                            .join(format!("node-{}.jsonl", node.id))
+                            .display()
+                            .to_string(),
+                    );
+                }
                 for peer in &node.peers {
                     args.push("--peer".into());
                     args.push(format!("{peer}={}", links.addr(node.id, *peer)));

@@ -412,7 +412,7 @@ impl Twin<Node, TwoPhaseCfg> for TwoPhaseTwin {
                     self.coordinator
                         .as_ref()
                         .map(|c| abs::coordinator_state(l, c, records).map(NodeState::Coordinator)),
-                    abs::coordinator_storage(l, records).map(|s| s.map(NodeStorage::Coordinator)),
+                    abs::coordinator_storage(l, records).map(|s| s.map(|s| NodeStorage::Coordinator(s.into()))),
                 )
             } else if node == l.client() {
                 let records = self.cllog.records();
@@ -420,7 +420,7 @@ impl Twin<Node, TwoPhaseCfg> for TwoPhaseTwin {
                     self.client
                         .as_ref()
                         .map(|c| abs::client_state(l, c, records).map(NodeState::Client)),
-                    abs::client_storage(l, records).map(|s| s.map(NodeStorage::Client)),
+                    abs::client_storage(l, records).map(|s| s.map(|s| NodeStorage::Client(s.into()))),
                 )
             } else {
                 let p = l.participant_index(node)?;
@@ -449,7 +449,7 @@ impl Twin<Node, TwoPhaseCfg> for TwoPhaseTwin {
                     core.map(|c| {
                         abs::participant_state(l, p, c, records).map(NodeState::Participant)
                     }),
-                    stored.map(|s| s.map(NodeStorage::Participant)),
+                    stored.map(|s| s.map(|s| NodeStorage::Participant(s.into()))),
                 )
             };
             let up = actual.is_some();

@@ -740,6 +740,14 @@ impl Drop for Node {
     }
 }
 
+/// A submission's result as a trace field: `{"Ok": n}` or `{"Err": "…"}`.
+fn submit_result<T: serde::Serialize>(result: &Result<T, SubmitError>) -> serde_json::Value {
+    match result {
+        Ok(value) => json!({ "Ok": value }),
+        Err(error) => json!({ "Err": error.to_string() }),
+    }
+}
+
 fn node_incarnation() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -793,7 +801,7 @@ where
     };
     tracer.local(
         "start",
-        json!({"role": role.name(), "records": record_count, "listen": local_addr.to_string()}),
+        json!({"role": role.name(), "records": record_count, "lsn": wal.lsn_last().0, "listen": local_addr.to_string()}),
     );
     tracer.flush();
     tracing::info!(node = id, %role, records = record_count, %local_addr, incarnation, "node started");
@@ -1021,14 +1029,20 @@ where
         let now = self.now();
         match command {
             Command::Transfer(transfer, reply) => {
-                self.tracer
-                    .local("submit", json!({"transfer": format!("{transfer:?}")}));
-                let _ = reply.send(self.core.submit_transfer(now, transfer));
+                let result = self.core.submit_transfer(now, transfer);
+                self.tracer.local(
+                    "submit",
+                    json!({"transfer": transfer, "result": submit_result(&result)}),
+                );
+                let _ = reply.send(result);
             }
             Command::Transaction(legs, reply) => {
-                self.tracer
-                    .local("submit", json!({"legs": format!("{legs:?}")}));
-                let _ = reply.send(self.core.submit_transaction(now, legs));
+                let result = self.core.submit_transaction(now, legs.clone());
+                self.tracer.local(
+                    "submit",
+                    json!({"legs": legs, "result": submit_result(&result)}),
+                );
+                let _ = reply.send(result);
             }
             Command::Status(reply) => {
                 let (lsn_last, lsn_durable, syncs) = self
@@ -1055,6 +1069,9 @@ where
     /// thread may arrive after a later one was taken in `step`.
     fn note_proof(&mut self, proof: Durable) {
         if proof.log() != self.durable.log() || proof.lsn() >= self.durable.lsn() {
+            if proof.lsn() > self.durable.lsn() {
+                self.tracer.durable(proof.lsn().0);
+            }
             self.durable = proof;
         }
     }
@@ -1068,11 +1085,13 @@ where
             return Ok(());
         }
         let appended = ready.records().len() as u64;
+        let records = ready.records().to_vec();
         let (release, proof) = self
             .group
             .with_wal(|wal| ready.persist(wal).map(|r| (r, wal.durable_proof())))??;
         self.records += appended;
         let needs = release.needs();
+        self.tracer.append(needs.0, &records);
         self.pending.push_back(release);
         self.note_proof(proof);
         if needs > proof.lsn() {
@@ -1132,7 +1151,7 @@ where
             .and_then(|_| self.group.with_wal(|wal| wal.durable_proof()));
         let result = match synced {
             Ok(proof) => {
-                self.durable = proof;
+                self.note_proof(proof);
                 self.open_pending();
                 Ok(())
             }

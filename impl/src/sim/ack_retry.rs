@@ -107,6 +107,8 @@ pub struct AckRetry {
     boots: u64,
     /// Counters of crashed processes.
     harvested: BTreeMap<String, u64>,
+    /// Accepted submissions not yet taken for the trace: (sender, transfer, seq).
+    submissions: Vec<(NodeId, Transfer, Seq)>,
 }
 
 impl AckRetry {
@@ -231,6 +233,7 @@ impl Scenario for AckRetry {
             incarnations: BTreeMap::new(),
             boots: 0,
             harvested: BTreeMap::new(),
+            submissions: Vec::new(),
         }
     }
 
@@ -478,6 +481,7 @@ impl Scenario for AckRetry {
                 Ok(seq) => {
                     queue.pop_front();
                     issued = true;
+                    self.submissions.push((id, transfer, seq));
                     let incarnation = sender.incarnation().expect("a sender that accepts has one");
                     let key = (id, incarnation, seq);
                     if self.submitted.insert(key, transfer).is_some() {
@@ -495,6 +499,18 @@ impl Scenario for AckRetry {
 
     fn workload_pending(&self) -> bool {
         self.pending.values().any(|q| !q.is_empty())
+    }
+
+    fn take_submissions(&mut self, id: NodeId) -> Vec<serde_json::Value> {
+        let (mine, others) = std::mem::take(&mut self.submissions)
+            .into_iter()
+            .partition(|(sender, _, _)| *sender == id);
+        self.submissions = others;
+        mine.into_iter()
+            .map(|(_, transfer, seq): (NodeId, Transfer, Seq)| {
+                serde_json::json!({"transfer": transfer, "result": {"Ok": seq}})
+            })
+            .collect()
     }
 
     fn progress(&self) -> Progress {

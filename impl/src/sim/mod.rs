@@ -76,6 +76,7 @@ pub mod two_phase_commit;
 
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use crate::disk::SimDisk;
+use crate::runtime::trace::Tracer;
 use crate::wal::Wal;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -455,6 +456,12 @@ pub trait Scenario: Sized {
     ) -> bool;
     /// Whether the workload still has commands to issue.
     fn workload_pending(&self) -> bool;
+    /// The submissions `workload` made at node `id` since the last call, as
+    /// `submit` trace fields (`{"transfer": …, "result": {"Ok": seq}}`): the
+    /// simulator's trace ([`run_traced`]) writes one line each.
+    fn take_submissions(&mut self, _id: NodeId) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
     fn progress(&self) -> Progress;
     /// Whether every piece of work is complete and the cluster is at rest.
     fn converged(&self, cluster: &Cluster<'_, Self::Core>) -> bool;
@@ -745,10 +752,44 @@ pub const PANIC_PROPERTY: &str = "panic";
 /// names the seed and fault options that replay it. (The default panic hook
 /// still prints the panic and its location to stderr.)
 pub fn run<S: Scenario>(config: &S::Config, options: &Options) -> RunReport {
+    run_with::<S>(config, options, false).0
+}
+
+/// Runs one simulation like [`run`] and also returns each node's protocol trace:
+/// `(node, JSON lines)`, in the format of [`crate::runtime::trace`] (the one
+/// real nodes write), for `eo validate`.
+pub fn run_traced<S: Scenario>(
+    config: &S::Config,
+    options: &Options,
+) -> (RunReport, Vec<(NodeId, Vec<u8>)>) {
+    run_with::<S>(config, options, true)
+}
+
+fn run_with<S: Scenario>(
+    config: &S::Config,
+    options: &Options,
+    traced: bool,
+) -> (RunReport, Vec<(NodeId, Vec<u8>)>) {
     let mut slot: Option<Sim<S>> = None;
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        slot.insert(Sim::<S>::new(config, options)).execute();
+        let sim = slot.insert(Sim::<S>::new(config, options));
+        sim.traced = traced;
+        sim.execute();
     }));
+    let traces = slot.as_mut().map_or_else(Vec::new, |sim| {
+        sim.nodes
+            .iter_mut()
+            .map(|node| (node.id, node.tracer.take_lines()))
+            .collect()
+    });
+    (run_report(options, outcome, slot), traces)
+}
+
+fn run_report<S: Scenario>(
+    options: &Options,
+    outcome: std::thread::Result<()>,
+    slot: Option<Sim<S>>,
+) -> RunReport {
     match (outcome, slot) {
         (Ok(()), Some(sim)) => sim.report(),
         (Err(payload), Some(sim)) => sim.panic_report(panic_message(payload.as_ref())),
@@ -814,11 +855,25 @@ pub fn run_many<S: Scenario>(
 }
 
 enum Event<M> {
-    Deliver { from: NodeId, to: NodeId, msg: M },
-    Timer { node: usize, token: u64 },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: M,
+        /// The sender's Lamport stamp (see [`crate::runtime::trace`]).
+        stamp: u64,
+    },
+    Timer {
+        node: usize,
+        token: u64,
+    },
     Workload,
-    Restart { node: usize },
-    CrashIdle { node: usize, token: u64 },
+    Restart {
+        node: usize,
+    },
+    CrashIdle {
+        node: usize,
+        token: u64,
+    },
 }
 
 struct Scheduled<M> {
@@ -858,6 +913,9 @@ enum CrashPoint {
 
 struct Node<C> {
     id: NodeId,
+    /// The node's trace (lines kept only by [`run_traced`]); its clock survives
+    /// crashes, its incarnation counts the node's lives from 1.
+    tracer: Tracer,
     /// `None` while the node is down.
     core: Option<C>,
     wal: Option<Wal<SimDisk>>,
@@ -895,6 +953,8 @@ struct Sim<S: Scenario> {
     converged: bool,
     /// Whether a workload tick is in the queue.
     workload_scheduled: bool,
+    /// Whether the nodes' traces keep their lines ([`run_traced`]).
+    traced: bool,
 }
 
 impl<S: Scenario> Sim<S> {
@@ -944,6 +1004,7 @@ impl<S: Scenario> Sim<S> {
             last_progress: (0, Time::ZERO),
             converged: false,
             workload_scheduled: false,
+            traced: false,
         }
     }
 
@@ -975,8 +1036,15 @@ impl<S: Scenario> Sim<S> {
                     return;
                 }
             };
+            let mut tracer = if self.traced {
+                Tracer::in_memory(id, 1)
+            } else {
+                Tracer::clock_only(id, 1)
+            };
+            tracer.local("start", serde_json::json!({"records": 0, "lsn": 0}));
             self.nodes.push(Node {
                 id,
+                tracer,
                 core: Some(core),
                 wal: Some(wal),
                 disk,
@@ -1185,16 +1253,23 @@ impl<S: Scenario> Sim<S> {
 
     fn dispatch(&mut self, event: Event<<S::Core as Core>::Msg>) {
         match event {
-            Event::Deliver { from, to, msg } => {
+            Event::Deliver {
+                from,
+                to,
+                msg,
+                stamp,
+            } => {
                 let Some(i) = self.nodes.iter().position(|n| n.id == to) else {
                     self.violations
                         .push("network", format!("message to unknown node {to}"));
                     return;
                 };
-                let Some(core) = self.nodes[i].core.as_mut() else {
+                let node = &mut self.nodes[i];
+                let Some(core) = node.core.as_mut() else {
                     self.stats.messages_to_down_nodes += 1;
                     return;
                 };
+                node.tracer.recv(from, stamp, &msg);
                 if let Err(e) = core.handle_message(self.now, from, msg) {
                     self.scenario.on_error(to, &e, &mut self.violations);
                 }
@@ -1210,6 +1285,9 @@ impl<S: Scenario> Sim<S> {
                 self.nodes[node].timer = None;
                 if let Some(core) = self.nodes[node].core.as_mut() {
                     core.handle_timeout(self.now);
+                    self.nodes[node]
+                        .tracer
+                        .local("timeout", serde_json::json!({}));
                     self.flush(node);
                 }
             }
@@ -1219,10 +1297,13 @@ impl<S: Scenario> Sim<S> {
                     let Some(core) = self.nodes[i].core.as_mut() else {
                         continue;
                     };
-                    if self
+                    let issued = self
                         .scenario
-                        .workload(self.now, id, core, &mut self.violations)
-                    {
+                        .workload(self.now, id, core, &mut self.violations);
+                    for submission in self.scenario.take_submissions(id) {
+                        self.nodes[i].tracer.local("submit", submission);
+                    }
+                    if issued {
                         self.flush(i);
                     }
                 }
@@ -1253,6 +1334,11 @@ impl<S: Scenario> Sim<S> {
         self.scenario
             .on_polled(id, self.now, &ready, &mut self.violations);
         let has_records = !ready.records().is_empty();
+        let records = if self.traced {
+            ready.records().to_vec()
+        } else {
+            Vec::new()
+        };
         let wal = self.nodes[i].wal.as_mut().expect("an up node has a log");
         let release = match ready.persist(wal) {
             Ok(release) => release,
@@ -1262,6 +1348,7 @@ impl<S: Scenario> Sim<S> {
                 return;
             }
         };
+        self.nodes[i].tracer.append(release.needs().0, &records);
         let release = if self.options.bug == Some(DriverBug::SendBeforeSync) {
             let released = release.open_before_durable();
             self.release(i, released.messages, &released.events);
@@ -1281,6 +1368,9 @@ impl<S: Scenario> Sim<S> {
                 return;
             }
         };
+        if has_records {
+            self.nodes[i].tracer.durable(proof.lsn().0);
+        }
         if has_records && self.crash_armed_at(i, CrashPoint::AfterSync) {
             return;
         }
@@ -1315,12 +1405,16 @@ impl<S: Scenario> Sim<S> {
         let id = self.nodes[i].id;
         self.scenario
             .on_released(id, self.now, &messages, events, &mut self.violations);
+        for event in events {
+            self.nodes[i].tracer.outcome(event);
+        }
         for env in messages {
-            self.send(id, env);
+            let stamp = self.nodes[i].tracer.send(env.to, &env.msg);
+            self.send(id, env, stamp);
         }
     }
 
-    fn send(&mut self, from: NodeId, env: Envelope<<S::Core as Core>::Msg>) {
+    fn send(&mut self, from: NodeId, env: Envelope<<S::Core as Core>::Msg>, stamp: u64) {
         self.stats.messages_sent += 1;
         let mut copies = 1;
         if !self.healed {
@@ -1351,6 +1445,7 @@ impl<S: Scenario> Sim<S> {
                     from,
                     to: env.to,
                     msg: env.msg.clone(),
+                    stamp,
                 },
             );
         }
@@ -1366,7 +1461,12 @@ impl<S: Scenario> Sim<S> {
         }
         let snapshot = core.snapshot();
         match wal.compact_record(&snapshot) {
-            Ok(()) => self.stats.compactions += 1,
+            Ok(()) => {
+                self.stats.compactions += 1;
+                let lsn = wal.lsn_last().0;
+                node.tracer
+                    .local("compact", serde_json::json!({ "lsn": lsn }));
+            }
             Err(e) => self
                 .violations
                 .push("wal", format!("node {}: compaction failed: {e}", node.id)),
@@ -1431,6 +1531,9 @@ impl<S: Scenario> Sim<S> {
         };
         self.crash(i, CrashPoint::Idle);
         self.stats.disk_losses += 1;
+        self.nodes[i]
+            .tracer
+            .local("disk_lost", serde_json::json!({}));
         let disk = SimDisk::new();
         if !identity.is_empty() {
             let restored = Wal::open(disk.clone()).and_then(|(mut wal, _)| {
@@ -1468,11 +1571,19 @@ impl<S: Scenario> Sim<S> {
             Ok(records) => records,
             Err(e) => return self.violations.push("recovery", format!("node {id}: {e}")),
         };
+        let records_count = records.len();
         let core = match self.scenario.recover(id, self.now, records) {
             Ok(core) => core,
             Err(e) => return self.violations.push("recovery", format!("node {id}: {e}")),
         };
         self.stats.restarts += 1;
+        let lives = self.stats.restarts; // any increasing number tells the lives apart
+        let tracer = &mut self.nodes[i].tracer;
+        tracer.set_incarnation(lives + 1);
+        tracer.local(
+            "start",
+            serde_json::json!({"records": records_count, "lsn": wal.lsn_last().0}),
+        );
         tracing::debug!(target: "eo::sim", at = %self.now, node = id, truncated = recovered.truncated.is_some(), "restart");
         self.scenario
             .on_recovered(id, self.now, &core, &mut self.violations);
