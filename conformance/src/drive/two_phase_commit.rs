@@ -412,7 +412,8 @@ impl Twin<Node, TwoPhaseCfg> for TwoPhaseTwin {
                     self.coordinator
                         .as_ref()
                         .map(|c| abs::coordinator_state(l, c, records).map(NodeState::Coordinator)),
-                    abs::coordinator_storage(l, records).map(|s| s.map(|s| NodeStorage::Coordinator(s.into()))),
+                    abs::coordinator_storage(l, records)
+                        .map(|s| s.map(|s| NodeStorage::Coordinator(s.into()))),
                 )
             } else if node == l.client() {
                 let records = self.cllog.records();
@@ -420,7 +421,8 @@ impl Twin<Node, TwoPhaseCfg> for TwoPhaseTwin {
                     self.client
                         .as_ref()
                         .map(|c| abs::client_state(l, c, records).map(NodeState::Client)),
-                    abs::client_storage(l, records).map(|s| s.map(|s| NodeStorage::Client(s.into()))),
+                    abs::client_storage(l, records)
+                        .map(|s| s.map(|s| NodeStorage::Client(s.into()))),
                 )
             } else {
                 let p = l.participant_index(node)?;
