@@ -10,6 +10,9 @@
 //! - `ack-retry/senders-S-window-W`: the three modes side by side, for S = 1, 8;
 //! - `ack-retry/window`: exactly-once against the in-flight window (1 sender),
 //!   the throughput-vs-batch plot: a wider window gives each sync more to carry;
+//! - `ack-retry/sync-delay`: exactly-once (8 senders, window 64) against the
+//!   group-commit delay (`NodeConfig::sync_delay`), the batch knob: the sync
+//!   thread waits that long for more records before each `fdatasync`;
 //! - `ack-retry/limit`: raw `write`s + one `fdatasync` per batch of the size the
 //!   exactly-once runs reached (records per sync), and one `fdatasync` per record.
 
@@ -20,6 +23,7 @@ use eo_benches::latency::{add_to_report, write_report};
 use eo_benches::limits::{raw_batched, raw_record_len, raw_single};
 use eo_benches::place::{Durability, RunDir};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Bytes of a logged ack-retry record, about (a transfer plus ids and seqs).
 const RECORD_PAYLOAD_LEN: usize = 40;
@@ -29,6 +33,10 @@ const WINDOWS: [u64; 4] = [1, 4, 16, 64];
 const WINDOW: u64 = 64;
 /// Sender counts of the mode comparison.
 const SENDERS: [usize; 2] = [1, 8];
+/// Group-commit delays of the batch sweep, in microseconds.
+const SYNC_DELAYS_US: [u64; 3] = [0, 500, 2_000];
+/// Senders of the batch sweep.
+const SYNC_DELAY_SENDERS: usize = 8;
 
 /// Records per sync reached by the exactly-once runs, for the limit group.
 static BATCH: Mutex<Vec<f64>> = Mutex::new(Vec::new());
@@ -38,16 +46,22 @@ fn run_mode(
     mode: Mode,
     senders: usize,
     window: u64,
+    sync_delay: Duration,
     id: BenchmarkId,
 ) -> f64 {
-    let mut rig = Rig::start(mode, senders).expect("the cluster starts");
+    let mut rig = Rig::start_with(mode, senders, sync_delay).expect("the cluster starts");
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             let result = rig.run(iters, window).expect("the run completes");
             add_to_report(
                 &format!(
-                    "ack-retry/{}/senders-{senders}/window-{window}",
-                    mode.name()
+                    "ack-retry/{}/senders-{senders}/window-{window}{}",
+                    mode.name(),
+                    if sync_delay.is_zero() {
+                        String::new()
+                    } else {
+                        format!("/sync-delay-{}us", sync_delay.as_micros())
+                    }
                 ),
                 &result.latencies,
             );
@@ -67,7 +81,7 @@ fn modes(c: &mut Criterion) {
         g.throughput(Throughput::Elements(1));
         for mode in Mode::ALL {
             let id = BenchmarkId::from_parameter(mode.name());
-            let per_sync = run_mode(&mut g, mode, senders, WINDOW, id);
+            let per_sync = run_mode(&mut g, mode, senders, WINDOW, Duration::ZERO, id);
             eprintln!("{name}/{}: {per_sync:.1} records per sync", mode.name());
             if mode == Mode::ExactlyOnce {
                 BATCH.lock().unwrap().push(per_sync);
@@ -82,8 +96,28 @@ fn windows(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for window in WINDOWS {
         let id = BenchmarkId::new(Mode::ExactlyOnce.name(), window);
-        let per_sync = run_mode(&mut g, Mode::ExactlyOnce, 1, window, id);
+        let per_sync = run_mode(&mut g, Mode::ExactlyOnce, 1, window, Duration::ZERO, id);
         eprintln!("ack-retry/window/{window}: {per_sync:.1} records per sync");
+    }
+    g.finish();
+}
+
+fn sync_delays(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ack-retry/sync-delay");
+    g.throughput(Throughput::Elements(1));
+    for delay_us in SYNC_DELAYS_US {
+        let id = BenchmarkId::new(Mode::ExactlyOnce.name(), format!("{delay_us}us"));
+        let delay = Duration::from_micros(delay_us);
+        let per_sync = run_mode(
+            &mut g,
+            Mode::ExactlyOnce,
+            SYNC_DELAY_SENDERS,
+            WINDOW,
+            delay,
+            id,
+        );
+        eprintln!("ack-retry/sync-delay/{delay_us}us: {per_sync:.1} records per sync");
+        BATCH.lock().unwrap().push(per_sync);
     }
     g.finish();
 }
@@ -111,7 +145,7 @@ fn limit(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = eo_benches::criterion_config();
-    targets = modes, windows, limit
+    targets = modes, windows, sync_delays, limit
 }
 
 fn main() {

@@ -1,5 +1,7 @@
 //! The checker: states per second and bytes per state, for each model's default
-//! configuration and for `two-phase-spec` at 7 resource managers.
+//! configuration and for `two-phase-spec` at 7 resource managers, beside
+//! Stateright's own example models built and run in the same run
+//! (`eo_benches::reference`).
 //!
 //! ```text
 //! cargo bench -p eo-benches --bench checker [-- --quick]
@@ -13,8 +15,10 @@
 //! criterion times it at 2 participants.
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use eo_benches::reference;
 use eo_models::catalog::{self, Settings};
 use eo_models::check::{Report, RunOptions};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Configurations timed by criterion: (model, label, settings).
@@ -71,10 +75,11 @@ fn checker(c: &mut Criterion) {
             b.iter(|| check(model, &settings).states)
         });
     }
+    reference(&mut g, &mut out);
     g.finish();
 
     // The default of two-phase-commit, once: too long for criterion's 10 samples.
-    if std::env::args().any(|a| a == "--quick") {
+    if eo_benches::quick() {
         eprintln!("checker/two-phase-commit/default: skipped in --quick mode");
     } else {
         let start = Instant::now();
@@ -96,6 +101,50 @@ fn checker(c: &mut Criterion) {
         let _ = std::fs::create_dir_all(parent);
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&out).expect("json")).expect("write");
+}
+
+/// Stateright's own examples, built and timed in this run (see
+/// `eo_benches::reference`): the reference for our states/s.
+fn reference(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let built = reference::build(&workspace).expect("Stateright's examples build");
+    for example in &reference::EXAMPLES {
+        let first = built.run(example).expect("the example runs");
+        eprintln!(
+            "checker/stateright-example/{}: {} states ({} unique) in {:.2} s (wall, rounded up to whole seconds by its reporter), search {:.0} states/s",
+            example.label,
+            first.states,
+            first.unique_states,
+            first.wall.as_secs_f64(),
+            first.states_per_second.unwrap_or(f64::NAN)
+        );
+        out.insert(
+            format!("stateright-example/{}", example.label),
+            serde_json::json!({
+                "states": first.states,
+                "unique_states": first.unique_states,
+                "wall_s": first.wall.as_secs_f64(),
+                "states_per_second_search": first.states_per_second,
+                "args": example.args,
+            }),
+        );
+        if first.states_per_second.is_none() {
+            // Done within the reporter's first second: the wall time is its
+            // one-second poll, not the search, so criterion would time the poll.
+            continue;
+        }
+        g.throughput(Throughput::Elements(first.states));
+        g.bench_function(BenchmarkId::new("stateright-example", example.label), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| built.run(example).expect("the example runs").wall)
+                    .sum()
+            })
+        });
+    }
 }
 
 criterion_group! {

@@ -92,8 +92,15 @@ fn free_addr() -> std::io::Result<SocketAddr> {
 }
 
 impl Rig {
-    /// Starts a receiver and `senders` senders (1..=[`SENDERS_MAX`]) in `mode`.
+    /// Starts a receiver and `senders` senders (1..=[`SENDERS_MAX`]) in `mode`,
+    /// with the runtime's default group commit (no delay).
     pub fn start(mode: Mode, senders: usize) -> Result<Rig, BenchError> {
+        Rig::start_with(mode, senders, Duration::ZERO)
+    }
+
+    /// [`Rig::start`] with every node's group-commit delay
+    /// ([`NodeConfig::sync_delay`]) set to `sync_delay`.
+    pub fn start_with(mode: Mode, senders: usize, sync_delay: Duration) -> Result<Rig, BenchError> {
         if !(1..=SENDERS_MAX).contains(&senders) {
             return Err(BenchError::Check(format!(
                 "{senders} senders: between 1 and {SENDERS_MAX}"
@@ -108,6 +115,7 @@ impl Rig {
         }
         let mut config = NodeConfig::new(RECEIVER, RoleConfig::Receiver, dir.path().join("r"));
         config.listen = receiver_addr;
+        config.sync_delay = sync_delay;
         config.at_least_once = mode == Mode::AtLeastOnce;
         for (&id, &addr) in ids.iter().zip(&sender_addrs) {
             config.peers.insert(id, addr);
@@ -121,6 +129,7 @@ impl Rig {
                 dir.path().join(format!("s{id}")),
             );
             config.listen = addr;
+            config.sync_delay = sync_delay;
             config.peers.insert(RECEIVER, receiver_addr);
             let mut node = Node::start(config)?;
             let outcomes = node.take_outcomes().ok_or(BenchError::OutcomesGone)?;

@@ -14,6 +14,8 @@
 //!   (receiver dedup off), and no durability (logs in memory);
 //! - [`two_phase`]: a running two-phase-commit cluster (a coordinator, P
 //!   participants, clients with concurrent transactions);
+//! - [`reference`]: Stateright's own example models, built and run as the
+//!   checker's reference;
 //! - [`latency`]: per-message latencies, their percentiles, and the JSON file
 //!   `docs/benchmarks.md` cites.
 
@@ -21,18 +23,35 @@ pub mod ack_retry;
 pub mod latency;
 pub mod limits;
 pub mod place;
+pub mod reference;
 pub mod two_phase;
 
 /// The criterion settings every benchmark of this crate shares: 10 samples,
 /// 1 s of warm-up and 3 s of measurement per benchmark (the rigs start whole
-/// clusters, so more samples would not fit the quick mode's 10 minutes), then
-/// whatever the command line says (`--quick`, `--profile-time`, …).
+/// clusters, so more samples would not fit), then whatever the command line
+/// says (`--quick`, `--profile-time`, …). With `--quick`, criterion doubles the
+/// iterations until two runs agree or the measurement time is spent; that time
+/// is [`QUICK_MEASUREMENT`] here, so the whole quick run stays under 10 minutes.
 pub fn criterion_config() -> criterion::Criterion {
+    let measurement = if quick() {
+        QUICK_MEASUREMENT
+    } else {
+        std::time::Duration::from_secs(3)
+    };
     criterion::Criterion::default()
         .sample_size(10)
         .warm_up_time(std::time::Duration::from_secs(1))
-        .measurement_time(std::time::Duration::from_secs(3))
+        .measurement_time(measurement)
         .configure_from_args()
+}
+
+/// The longest criterion's quick mode doubles iterations for one benchmark
+/// (its last doubling may run up to twice as long again).
+pub const QUICK_MEASUREMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether the benchmark runs in criterion's quick mode (`-- --quick`).
+pub fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick")
 }
 
 /// Why a benchmark rig could not run.

@@ -1,7 +1,9 @@
 //! Real nodes over loopback TCP: delivery exactly once, restarts, and refusals.
 
 use eo_impl::ack_retry::ReceiverRecord;
-use eo_impl::runtime::node::{Node, NodeConfig, RoleConfig, RoleStatus};
+use eo_impl::runtime::node::{
+    ConfigError, Node, NodeConfig, RoleConfig, RoleStatus, StartError, SYNC_DELAY_MAX,
+};
 use eo_impl::runtime::store::{self, RoleKind, Stored};
 use eo_impl::runtime::workload::{self, ack_retry_transfer};
 use std::collections::BTreeSet;
@@ -147,6 +149,44 @@ fn a_restarted_receiver_continues_where_its_log_ends() {
     sender.shutdown().unwrap();
     receiver.shutdown().unwrap();
     assert_applied_exactly_once(dir.path(), 600);
+}
+
+#[test]
+fn with_a_group_commit_delay_every_message_is_still_delivered_exactly_once() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let (s, r) = (free_addr(), free_addr());
+    let mut receiver_cfg = receiver_config(dir.path(), r, s);
+    receiver_cfg.sync_delay = Duration::from_millis(2);
+    let mut sender_cfg = sender_config(dir.path(), s, r);
+    sender_cfg.sync_delay = Duration::from_millis(2);
+    let receiver = Node::start(receiver_cfg).unwrap();
+    let mut sender = Node::start(sender_cfg).unwrap();
+    run_sender(&mut sender, 500);
+    let status = receiver.handle().status().unwrap();
+    let RoleStatus::Receiver { stats, .. } = status.role else {
+        unreachable!()
+    };
+    assert_eq!(stats.applied, 500);
+    sender.shutdown().unwrap();
+    receiver.shutdown().unwrap();
+    assert_applied_exactly_once(dir.path(), 500);
+}
+
+#[test]
+fn a_group_commit_delay_above_the_bound_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = receiver_config(dir.path(), free_addr(), free_addr());
+    config.sync_delay = SYNC_DELAY_MAX + Duration::from_millis(1);
+    match Node::start(config) {
+        Err(StartError::Config(ConfigError::SyncDelayTooLong { delay })) => {
+            assert_eq!(delay, SYNC_DELAY_MAX + Duration::from_millis(1))
+        }
+        other => panic!("expected SyncDelayTooLong, got {other:?}"),
+    }
+    let mut config = receiver_config(dir.path(), free_addr(), free_addr());
+    config.sync_delay = SYNC_DELAY_MAX;
+    Node::start(config).unwrap().shutdown().unwrap();
 }
 
 fn read_trace(path: &Path) -> Vec<serde_json::Value> {

@@ -90,6 +90,9 @@ pub const OUTCOME_QUEUE_LEN: usize = 65_536;
 /// The most peers a node may have (each has a writer thread).
 pub const PEERS_MAX: usize = 256;
 
+/// The longest group-commit delay a node accepts ([`NodeConfig::sync_delay`]).
+pub const SYNC_DELAY_MAX: Duration = Duration::from_millis(100);
+
 /// The role a node plays, with the peers the role needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RoleConfig {
@@ -163,6 +166,11 @@ pub struct NodeConfig {
     pub trace: Option<PathBuf>,
     /// Seeds the transport's backoff jitter.
     pub seed: u64,
+    /// Group commit: how long the sync thread, once asked for a sync, waits for
+    /// more records before its `fdatasync` (like PostgreSQL's `commit_delay`).
+    /// Zero (the default) syncs at once; a longer delay carries more records per
+    /// sync at the cost of latency. At most [`SYNC_DELAY_MAX`].
+    pub sync_delay: Duration,
     /// Benchmark-only (feature `bench-baseline`, default false): a receiver
     /// applies duplicates again (the at-least-once baseline). Ignored by other roles.
     #[cfg(feature = "bench-baseline")]
@@ -171,7 +179,7 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// A configuration with no peers, listening on `127.0.0.1:0`, cluster 0, no
-    /// key, no trace, seed 0.
+    /// key, no trace, seed 0, no group-commit delay.
     pub fn new(id: NodeId, role: RoleConfig, data_dir: PathBuf) -> NodeConfig {
         NodeConfig {
             id,
@@ -183,6 +191,7 @@ impl NodeConfig {
             cluster_key: None,
             trace: None,
             seed: 0,
+            sync_delay: Duration::ZERO,
             #[cfg(feature = "bench-baseline")]
             at_least_once: false,
         }
@@ -196,6 +205,11 @@ impl NodeConfig {
         if self.peers.len() > PEERS_MAX {
             return Err(ConfigError::TooManyPeers {
                 count: self.peers.len(),
+            });
+        }
+        if self.sync_delay > SYNC_DELAY_MAX {
+            return Err(ConfigError::SyncDelayTooLong {
+                delay: self.sync_delay,
             });
         }
         if let RoleConfig::Coordinator { participants } = &self.role {
@@ -248,6 +262,12 @@ pub enum ConfigError {
     /// A participant listed twice.
     #[error("a participant is listed twice")]
     DuplicateParticipant,
+    /// A group-commit delay above [`SYNC_DELAY_MAX`].
+    #[error("a sync delay of {delay:?} is above the limit of {SYNC_DELAY_MAX:?}")]
+    SyncDelayTooLong {
+        /// The delay configured.
+        delay: Duration,
+    },
 }
 
 /// Why a node did not start.
@@ -838,8 +858,14 @@ where
     )
     .map_err(StartError::Thread)?;
     let (sync_tx, sync_rx) = mpsc::channel::<Lsn>();
-    let syncer = spawn_syncer(id, Arc::clone(&group), sync_rx, input_tx.clone())
-        .map_err(StartError::Thread)?;
+    let syncer = spawn_syncer(
+        id,
+        Arc::clone(&group),
+        config.sync_delay,
+        sync_rx,
+        input_tx.clone(),
+    )
+    .map_err(StartError::Thread)?;
 
     let deliver_tx = input_tx.clone();
     let deliver: transport::Deliver<C::Msg> = Arc::new(move |from, stamp, msg| {
@@ -902,10 +928,12 @@ where
 }
 
 /// The group-commit thread: syncs up to the last position it was told about and
-/// hands the proof to the core thread. Ends when the core thread drops its sender.
+/// hands the proof to the core thread. With a `delay`, it first gathers the
+/// positions asked for during that long. Ends when the core thread drops its sender.
 fn spawn_syncer<M: Send + 'static>(
     id: NodeId,
     group: Arc<GroupCommit<FileDisk>>,
+    delay: Duration,
     targets: Rx<Lsn>,
     input: SyncSender<Input<M>>,
 ) -> io::Result<JoinHandle<()>> {
@@ -913,6 +941,21 @@ fn spawn_syncer<M: Send + 'static>(
         .name(format!("eo-sync-{id}"))
         .spawn(move || {
             while let Ok(mut target) = targets.recv() {
+                // The group-commit delay: let more records join this sync. If the
+                // core thread stops meanwhile, what it asked for is still synced.
+                if !delay.is_zero() {
+                    let deadline = Instant::now() + delay;
+                    loop {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        match targets.recv_timeout(left) {
+                            Ok(later) => target = target.max(later),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 // Everything asked for meanwhile is covered by this one sync.
                 while let Ok(later) = targets.try_recv() {
                     target = target.max(later);
