@@ -1073,17 +1073,17 @@ where
         match command {
             Command::Transfer(transfer, reply) => {
                 let result = self.core.submit_transfer(now, transfer);
-                self.tracer.local(
+                self.tracer.local_with(
                     "submit",
-                    json!({"transfer": transfer, "result": submit_result(&result)}),
+                    || json!({"transfer": transfer, "result": submit_result(&result)}),
                 );
                 let _ = reply.send(result);
             }
             Command::Transaction(legs, reply) => {
                 let result = self.core.submit_transaction(now, legs.clone());
-                self.tracer.local(
+                self.tracer.local_with(
                     "submit",
-                    json!({"legs": legs, "result": submit_result(&result)}),
+                    || json!({"legs": legs, "result": submit_result(&result)}),
                 );
                 let _ = reply.send(result);
             }

@@ -128,7 +128,13 @@ impl Tracer {
         }
     }
 
-    fn write(&mut self, event: &str, fields: serde_json::Value) {
+    /// Writes one line; `fields` is built only when there is somewhere to
+    /// write it (a node without `--trace` keeps only the clock).
+    fn write(&mut self, event: &str, fields: impl FnOnce() -> serde_json::Value) {
+        if matches!(self.out, Sink::None) {
+            return;
+        }
+        let fields = fields();
         let mut line = json!({
             "v": FORMAT_VERSION,
             "node": self.node,
@@ -153,6 +159,13 @@ impl Tracer {
     /// A local event (`start`, `timeout`, `submit`, `disk_lost`, `stop`).
     pub fn local(&mut self, event: &str, fields: serde_json::Value) {
         self.clock += 1;
+        self.write(event, || fields);
+    }
+
+    /// A local event whose fields cost something to build (a per-message
+    /// `submit`): they are built only when the trace is written.
+    pub fn local_with(&mut self, event: &str, fields: impl FnOnce() -> serde_json::Value) {
+        self.clock += 1;
         self.write(event, fields);
     }
 
@@ -161,7 +174,7 @@ impl Tracer {
         self.clock = self.clock.max(stamp) + 1;
         self.write(
             "recv",
-            json!({"peer": peer, "stamp": stamp, "msg": to_value(msg)}),
+            || json!({"peer": peer, "stamp": stamp, "msg": to_value(msg)}),
         );
     }
 
@@ -169,7 +182,7 @@ impl Tracer {
     #[must_use = "the stamp goes on the wire"]
     pub fn send(&mut self, peer: NodeId, msg: &impl Serialize) -> Lamport {
         self.clock += 1;
-        self.write("send", json!({"peer": peer, "msg": to_value(msg)}));
+        self.write("send", || json!({"peer": peer, "msg": to_value(msg)}));
         self.clock
     }
 
@@ -179,20 +192,22 @@ impl Tracer {
             return;
         }
         self.clock += 1;
-        let records: Vec<serde_json::Value> = records.iter().map(to_value).collect();
-        self.write("append", json!({"lsn": lsn, "records": records}));
+        self.write("append", || {
+            let records: Vec<serde_json::Value> = records.iter().map(to_value).collect();
+            json!({"lsn": lsn, "records": records})
+        });
     }
 
     /// Every record up to `lsn` is durable.
     pub fn durable(&mut self, lsn: u64) {
         self.clock += 1;
-        self.write("durable", json!({"lsn": lsn}));
+        self.write("durable", || json!({"lsn": lsn}));
     }
 
     /// An outcome is handed to the application.
     pub fn outcome(&mut self, outcome: &impl Debug) {
         self.clock += 1;
-        self.write("outcome", json!({"outcome": format!("{outcome:?}")}));
+        self.write("outcome", || json!({"outcome": format!("{outcome:?}")}));
     }
 
     /// Pushes the buffered lines to the file: call before handing messages to the
