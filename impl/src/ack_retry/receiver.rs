@@ -634,18 +634,7 @@ impl Core for Receiver {
             self.ready.records().is_empty(),
             "snapshot with records not yet polled and persisted"
         );
-        let senders: Vec<DedupSnapshot> = self
-            .senders
-            .iter()
-            .map(|(&sender, e)| DedupSnapshot {
-                sender,
-                floor: e.floor,
-                granted: e.granted,
-                incarnation: e.dedup.incarnation,
-                hwm: e.dedup.hwm,
-                above: e.dedup.above.iter().copied().collect(),
-            })
-            .collect();
+        let senders = self.dedup_snapshots();
         debug!(
             target: TRACE_TARGET,
             node = self.id, role = "receiver", step = step::SNAPSHOT,
