@@ -24,6 +24,8 @@ pub mod disk;
 pub mod release;
 pub mod runtime;
 pub mod sim;
+#[cfg(test)]
+mod trace_capture;
 pub mod two_phase_commit;
 pub mod wal;
 

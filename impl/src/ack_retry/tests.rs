@@ -777,67 +777,9 @@ fn time_going_backwards_is_caller_misuse() {
     s.handle_timeout(Time::from_millis(9));
 }
 
-/// Collects the fields of every `eo::ack_retry` event, as a trace validator would.
-mod trace_capture {
-    use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
-    use tracing::field::{Field, Visit};
-    use tracing_subscriber::layer::{Context, SubscriberExt};
-    use tracing_subscriber::Layer;
-
-    pub type Events = Arc<Mutex<Vec<BTreeMap<String, String>>>>;
-
-    struct Capture(Events);
-
-    struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-    impl Visit for Fields<'_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            self.0.insert(field.name().to_owned(), format!("{value:?}"));
-        }
-        fn record_str(&mut self, field: &Field, value: &str) {
-            self.0.insert(field.name().to_owned(), value.to_owned());
-        }
-    }
-
-    impl<S: tracing::Subscriber> Layer<S> for Capture {
-        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-            if event.metadata().target() == super::TRACE_TARGET {
-                let mut fields = BTreeMap::new();
-                event.record(&mut Fields(&mut fields));
-                self.0.lock().unwrap().push(fields);
-            }
-        }
-    }
-
-    /// `tracing` caches one interest per callsite for the whole process. With a
-    /// single registered dispatcher, a callsite first hit on another test's thread
-    /// (no subscriber there) is cached as "never" and this capture would miss it.
-    /// A second, always-interested dispatcher kept alive meanwhile makes the
-    /// interest the union over both, so the capture sees every event.
-    pub fn capture(f: impl FnOnce()) -> Vec<BTreeMap<String, String>> {
-        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-        let events = Events::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(Capture(events.clone()))
-            .with(tracing_subscriber::filter::LevelFilter::TRACE);
-        tracing::subscriber::with_default(subscriber, || {
-            // A callsite whose registration raced with this dispatcher's
-            // (its interest computed from the dispatchers before this one, then
-            // stored after this one's rebuild) stays "never" until the cache is
-            // rebuilt again: seen once in a loaded `cargo test --workspace`,
-            // where `acked` went missing. Rebuild now that Capture is live.
-            tracing::callsite::rebuild_interest_cache();
-            f()
-        });
-        let events = events.lock().unwrap().clone();
-        events
-    }
-}
-
 #[test]
 fn every_step_emits_one_systematic_trace_event() {
-    let events = trace_capture::capture(|| {
+    let events = crate::trace_capture::capture(TRACE_TARGET, || {
         let mut p = Pair::new();
         p.submit(1);
         p.submit(2);

@@ -1449,51 +1449,23 @@ impl Cluster {
     }
 }
 
-/// Collects `(role, step)` of every two-phase-commit trace event.
-#[derive(Clone, Default)]
-struct StepLog(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StepLog {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        struct Fields(String, String);
-        impl tracing::field::Visit for Fields {
-            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-                match field.name() {
-                    "role" => self.0 = value.to_string(),
-                    "step" => self.1 = value.to_string(),
-                    _ => {}
-                }
-            }
-            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-        }
-        if event.metadata().target() == TRACE_TARGET {
-            let mut f = Fields(String::new(), String::new());
-            event.record(&mut f);
-            self.0.lock().unwrap().push((f.0, f.1));
-        }
-    }
-}
-
 #[test]
 fn every_step_is_traced_from_the_documented_set() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let log = StepLog::default();
-    // `tracing` caches each callsite's interest process-wide: a callsite first hit
-    // on another test's thread (no subscriber there) would be cached as "never".
-    // A second dispatcher alive meanwhile makes the interest the union of both.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let subscriber = tracing_subscriber::registry().with(log.clone());
-    tracing::subscriber::with_default(subscriber, || {
-        // See ack_retry's trace capture: a callsite registered in a race with
-        // this dispatcher stays "never" until the cache is rebuilt.
-        tracing::callsite::rebuild_interest_cache();
+    let steps: Vec<(String, String)> = crate::trace_capture::capture(TRACE_TARGET, || {
         let mut c = Cluster::yes(2);
         c.transfer(P1, P2, 1);
         c.settle();
         c.reboot(COORDINATOR);
         c.settle();
-    });
-    let steps = log.0.lock().unwrap().clone();
+    })
+    .into_iter()
+    .map(|mut e| {
+        (
+            e.remove("role").unwrap_or_default(),
+            e.remove("step").unwrap_or_default(),
+        )
+    })
+    .collect();
     for (role, step) in &steps {
         assert!(
             ["client", "coordinator", "participant"].contains(&role.as_str()),
