@@ -281,9 +281,24 @@ where
     /// (see `discard_dead`). The model vouches for each rule: it must
     /// hold in every reachable state and stay true once true. None by default.
     pub dead: fn(&C, &SystemState<A>, Id, Id, &A::Msg) -> bool,
-    /// Keep dead messages in flight instead of removing them (still counting
-    /// them as settled traffic). Only for the tests that check that removing
-    /// them loses nothing a property can see.
+    /// Whether a pending random choice of an actor is dead: selecting any of
+    /// its options changes nothing and sends nothing, now or in any later
+    /// state of the same incarnation (a crash clears choices anyway). A dead
+    /// choice is removed as soon as it is dead (see `discard_dead_choices`):
+    /// its only effect would be to remove itself. The model vouches for each
+    /// rule as for [`System::dead`]. None by default.
+    pub dead_choice: fn(&C, &SystemState<A>, Id, &[A::Random]) -> bool,
+    /// On a duplicating network, forget which message was delivered last.
+    /// Stateright keeps it in the network so that a delivery that changes no
+    /// actor still yields a new state; here such a delivery yields no state at
+    /// all (an unordered network's no-op delivery is no step), so the field
+    /// only tells apart states that differ in nothing else. Off by default
+    /// (the ack-retry counts on `unordered-dup` keep it).
+    pub forgets_last_delivery: bool,
+    /// Keep dead messages in flight and dead choices pending instead of
+    /// removing them (still counting them as settled traffic, and a crash
+    /// that only clears dead choices as undone). Only for the tests that
+    /// check that removing them loses nothing a property can see.
     pub keep_dead: bool,
     pub properties: Vec<Property<System<A, C>>>,
     /// The `progress` properties (checked on the state graph, see
@@ -326,6 +341,8 @@ where
             within: |_, _| true,
             skip_undone_crashes: false,
             dead: |_, _, _, _, _| false,
+            dead_choice: |_, _, _, _| false,
+            forgets_last_delivery: false,
             keep_dead: false,
             properties: Vec::new(),
             progress: Vec::new(),
@@ -469,6 +486,35 @@ where
         }
     }
 
+    /// Removes dead random choices (see [`System::dead_choice`]). Selecting one
+    /// would change no actor and send nothing: its only effect is to remove
+    /// itself, so the state with it and the state without it have the same
+    /// futures up to that removal. Properties read actors, never choices.
+    fn discard_dead_choices(&self, state: &mut SystemState<A>) {
+        for index in 0..state.random_choices.len() {
+            let id = Id::from(index);
+            let dead: Vec<String> = state.random_choices[index]
+                .map
+                .iter()
+                .filter(|(_, options)| (self.dead_choice)(&self.actors.cfg, state, id, options))
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in dead {
+                state.random_choices[index].remove(&key);
+            }
+        }
+    }
+
+    /// Actor `index`'s pending choices less the dead ones.
+    fn live_choices(&self, state: &SystemState<A>, index: usize) -> RandomChoices<A::Random> {
+        let mut choices = state.random_choices[index].clone();
+        let id = Id::from(index);
+        choices
+            .map
+            .retain(|_, options| !(self.dead_choice)(&self.actors.cfg, state, id, options));
+        choices
+    }
+
     /// With `skip_undone_crashes`: whether crashing actor `index` and recovering
     /// it at once leaves `state` unchanged (see the field's docs). It replays
     /// what Stateright's crash and recovery do to the one actor — timers and
@@ -513,7 +559,7 @@ where
             }
         }
         if timers != state.timers_set[index]
-            || choices != state.random_choices[index]
+            || choices != self.live_choices(state, index)
             || saved != *storage
         {
             return false;
@@ -866,6 +912,12 @@ where
         self.absorb_copies(&mut next.network);
         if !self.keep_dead {
             self.discard_dead(&mut next);
+            self.discard_dead_choices(&mut next);
+        }
+        if self.forgets_last_delivery {
+            if let Network::UnorderedDuplicating(_, last) = &mut next.network {
+                *last = None;
+            }
         }
         reshape(&mut next);
         Some(next)

@@ -1,9 +1,11 @@
 //! Dead messages of two-phase commit: the rules by which a message in flight
 //! can no longer change anything, so [`crate::system::System`] removes it.
 
-use super::participant::outcome;
+use super::participant::{is_prepared, outcome};
 use super::properties::coordinator_log;
-use super::{Decision, Msg, NodeState, NodeStorage, State, TwoPhaseCfg, Tx, TxId, Variant};
+use super::{
+    Decision, Msg, NodeState, NodeStorage, State, TwoPhaseCfg, Tx, TxId, Variant, VoteChoice,
+};
 use crate::system::{live_state, storage};
 use stateright::actor::Id;
 
@@ -77,4 +79,24 @@ pub(super) fn dead(cfg: &TwoPhaseCfg, s: &State, src: Id, dst: Id, msg: &Msg) ->
                 && decision_dead(src, t)
         }
     }
+}
+
+/// The pending vote choices that can no longer change anything (see
+/// [`System::dead_choice`](crate::system::System::dead_choice)): a choice for
+/// `t` once the participant has voted on `t` — it is prepared for `t` (or holds
+/// the unsaved yes vote of `vote-before-persist`) or has recorded `t`'s outcome.
+/// Selecting either option then changes nothing (`Participant::on_random`
+/// returns no new state). Within an incarnation a participant's log only
+/// grows and an unsaved vote becomes a `Prepared` record or an outcome, so a
+/// dead choice stays dead; a crash clears every choice anyway. Such a choice is
+/// left behind when the vote was forced (no room: a no without a choice) or
+/// when the decision came first (the coordinator's vote timer aborted `t`).
+pub(super) fn dead_choice(_: &TwoPhaseCfg, s: &State, actor: Id, options: &[VoteChoice]) -> bool {
+    let Some(NodeState::Participant(p)) = live_state(s, usize::from(actor)) else {
+        return false;
+    };
+    options.iter().all(|choice| {
+        let (VoteChoice::Yes(t) | VoteChoice::No(t)) = *choice;
+        outcome(&p.log, t).is_some() || is_prepared(&p.log, t) || p.unpersisted == Some(t)
+    })
 }

@@ -82,6 +82,7 @@ impl TwoPhaseCommitEntry {
                 balance_max: TwoPhaseCfg::balance_max_for(in_flight),
                 variant,
                 log,
+                network: super::TwoPhaseNetwork::parse(settings.network.as_deref())?,
             },
             settings.symmetry,
         ))
@@ -121,6 +122,7 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 FlagInfo { name: "in-flight", default: d.in_flight.to_string(), help: "transactions in flight at once (1 or 2, at most --transactions; with 2 every balance is bounded by 1; vote-ignores-staged defaults to 2)" },
                 FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2; untagged-decision defaults to 0)" },
                 FlagInfo { name: "symmetry", default: "off".into(), help: "reduce by symmetry over participants" },
+                FlagInfo { name: "network", default: "lossy".into(), help: "lossy | duplicating: unordered and lossy, each copy delivered once (retransmission duplicates); or unordered, never losing, every message deliverable again and again" },
                 FlagInfo { name: "log", default: "atomic".into(), help: "atomic | sync: saves durable at once, or appends durable at a sync (vote-before-sync defaults to sync)" },
                 FlagInfo { name: "coordinator-never-recovers", default: "off".into(), help: "the coordinator may crash and never recovers (2PC blocks)" },
             ],
@@ -158,13 +160,27 @@ impl ModelEntry for TwoPhaseCommitEntry {
                 },
                 ConfigInfo {
                     name: "concurrent",
-                    about: "two transactions in flight at once, one crash, one participant (two are beyond the limits; see docs/two-phase-commit.md)",
+                    about: "two transactions in flight at once, one crash, one participant, lossy network (398 k states)",
                     scope: ConfigScope::Deep,
                     settings: Settings {
                         participants: Some(1),
                         transactions: Some(2),
                         in_flight: Some(2),
                         crashes: Some(1),
+                        ..Settings::default()
+                    },
+                },
+                ConfigInfo {
+                    name: "concurrent-two-participants",
+                    about: "two participants, two transactions in flight at once, two crashes, symmetry, on a duplicating network: loss left out (every message sent stays deliverable), so eventually-decided assumes no message is lost for good (321 k orbits)",
+                    scope: ConfigScope::Deep,
+                    settings: Settings {
+                        participants: Some(2),
+                        transactions: Some(2),
+                        in_flight: Some(2),
+                        crashes: Some(2),
+                        network: Some("duplicating".into()),
+                        symmetry: true,
                         ..Settings::default()
                     },
                 },
@@ -209,6 +225,7 @@ pub fn check_cfg(
                 (!cfg.coordinator_never_recovers).to_string(),
             ),
             ("log".to_string(), cfg.log.name().to_string()),
+            ("network".to_string(), cfg.network.name().to_string()),
             (
                 "symmetry".to_string(),
                 if symmetry { "on" } else { "off" }.to_string(),

@@ -223,6 +223,45 @@ pub struct TwoPhaseCfg {
     pub variant: Variant,
     /// How a save becomes durable (`--log`).
     pub log: crate::system::LogMode,
+    /// The network (`--network`).
+    pub network: TwoPhaseNetwork,
+}
+
+/// The network two-phase commit runs on (`--network`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TwoPhaseNetwork {
+    /// Unordered, lossy, each copy delivered once: a message can be lost,
+    /// reordered and (through retransmission) duplicated. The default.
+    #[default]
+    Lossy,
+    /// Unordered and duplicating, never losing: a message once sent stays
+    /// deliverable for ever, any number of times, in any order with the
+    /// others — every retransmission it could have had is already there, and
+    /// every late copy. What it leaves out is loss: no message is ever gone
+    /// for good, so `eventually-decided` is checked assuming each message
+    /// sent can still arrive (docs/two-phase-commit.md, "Concurrent").
+    Duplicating,
+}
+
+impl TwoPhaseNetwork {
+    /// `lossy` or `duplicating`, as `--network` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TwoPhaseNetwork::Lossy => "lossy",
+            TwoPhaseNetwork::Duplicating => "duplicating",
+        }
+    }
+
+    /// Reads `--network` (absent: lossy).
+    pub fn parse(text: Option<&str>) -> Result<TwoPhaseNetwork, crate::catalog::ConfigError> {
+        match text {
+            None | Some("lossy") => Ok(TwoPhaseNetwork::Lossy),
+            Some("duplicating") => Ok(TwoPhaseNetwork::Duplicating),
+            Some(other) => Err(crate::catalog::ConfigError(format!(
+                "--network {other} is not a two-phase-commit network: it must be lossy or duplicating"
+            ))),
+        }
+    }
 }
 
 impl Default for TwoPhaseCfg {
@@ -236,6 +275,7 @@ impl Default for TwoPhaseCfg {
             balance_max: None,
             variant: Variant::Correct,
             log: crate::system::LogMode::Atomic,
+            network: TwoPhaseNetwork::Lossy,
         }
     }
 }
@@ -433,8 +473,14 @@ impl TwoPhaseCfg {
                 in_flight: self.in_flight,
                 retries_max,
             }))
-            .init_network(Network::new_unordered_nonduplicating([]))
-            .lossy_network(LossyNetwork::Yes);
+            .init_network(match self.network {
+                TwoPhaseNetwork::Lossy => Network::new_unordered_nonduplicating([]),
+                TwoPhaseNetwork::Duplicating => Network::new_unordered_duplicating([]),
+            })
+            .lossy_network(match self.network {
+                TwoPhaseNetwork::Lossy => LossyNetwork::Yes,
+                TwoPhaseNetwork::Duplicating => LossyNetwork::No,
+            });
         let mut system = System::new(actors, names, self.crashes);
         system.skip_undone_crashes = true;
         if self.coordinator_never_recovers {
@@ -449,6 +495,8 @@ impl TwoPhaseCfg {
         }
         let mut system = properties::add(system);
         system.dead = dead::dead;
+        system.dead_choice = dead::dead_choice;
+        system.forgets_last_delivery = true;
         // A first double application already violates exactly-once; a longer
         // ledger adds nothing and would let the buggy variants grow it forever.
         system.within = |cfg, s| {

@@ -99,11 +99,19 @@ pub fn representative(s: &State) -> State {
     }
     let mut canonical = State {
         actor_states,
-        network: Network::new_unordered_nonduplicating(s.network.iter_all().map(|e| Envelope {
-            src: map_id(e.src),
-            dst: map_id(e.dst),
-            msg: *e.msg,
-        })),
+        network: {
+            let renamed = s.network.iter_all().map(|e| Envelope {
+                src: map_id(e.src),
+                dst: map_id(e.dst),
+                msg: *e.msg,
+            });
+            match &s.network {
+                // `System::forgets_last_delivery`: a duplicating network
+                // keeps no last delivery to rename.
+                Network::UnorderedDuplicating(..) => Network::new_unordered_duplicating(renamed),
+                _ => Network::new_unordered_nonduplicating(renamed),
+            }
+        },
         timers_set: (0..n).map(|i| s.timers_set[slot(i)].clone()).collect(),
         random_choices: (0..n).map(|i| s.random_choices[slot(i)].clone()).collect(),
         crashed: (0..n).map(|i| s.crashed[slot(i)]).collect(),
