@@ -280,15 +280,9 @@ impl ModelEntry for ImplTwoPhaseCommitEntry {
             configs: vec![
                 ConfigInfo {
                     name: "sync-log",
-                    about: "a syncing log: records durable only at a sync, sends held until then, a crash keeps a prefix",
+                    about: "a syncing log: records durable only at a sync, sends held until then, a crash keeps a prefix (177 k states)",
                     scope: ConfigScope::Deep,
                     settings: Settings { log: Some("sync".into()), ..Settings::default() },
-                },
-                ConfigInfo {
-                    name: "two-transactions",
-                    about: "two transactions one after another: floors rise, finished transactions are forgotten",
-                    scope: ConfigScope::Deep,
-                    settings: Settings { transactions: Some(2), ..Settings::default() },
                 },
             ],
         }

@@ -34,6 +34,7 @@
 
 pub mod client;
 pub mod coordinator;
+mod dead;
 pub mod participant;
 pub mod properties;
 
@@ -83,6 +84,11 @@ pub enum Fault {
     /// participant that applies a commit twice. Tests only.
     #[cfg(test)]
     CommitTwice,
+    /// The participants' drivers leave the `Prepared` records out of what
+    /// they save: a yes vote leaves and its prepare record never becomes
+    /// durable, so a crash forgets it. Tests only.
+    #[cfg(test)]
+    PreparedNotLogged,
     /// The coordinator's driver drops the `Decided` records from what it
     /// saves: a coordinator that forgets its decision in a crash. Tests only.
     #[cfg(test)]
@@ -185,6 +191,8 @@ impl ImplTwoPhaseCfg {
         let mut system = System::new(actors, names, self.crashes);
         system.log = self.log;
         system.records = records;
+        system.dead = dead::dead;
+        system.skip_undone_crashes = true;
         #[cfg(test)]
         for i in 1..=usize::from(self.participants) {
             system.releases_before_sync[i] = self.fault == Fault::VoteBeforeSync;

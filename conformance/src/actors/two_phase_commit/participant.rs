@@ -145,6 +145,16 @@ fn carry(
                 o,
             )
         }
+        // The bug: the yes vote leaves, but the driver leaves its record out
+        // of what it saves.
+        #[cfg(test)]
+        Fault::PreparedNotLogged => step(
+            core,
+            log,
+            NodeStorage::Participant,
+            |records| records.retain(|r| !matches!(r, ParticipantRecord::Prepared(_))),
+            o,
+        ),
         _ => step(core, log, NodeStorage::Participant, super::as_is, o),
     }
 }
