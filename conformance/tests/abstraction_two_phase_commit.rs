@@ -323,19 +323,11 @@ fn a_no_vote_and_a_coordinator_crash_agree_with_the_model() {
     c.assert_agree("coordinator crash: presumed abort, re-sent");
     c.deliver(|to, m| to == 1 && matches!(m, Msg::Decision { .. }));
     c.assert_agree("Abort at participant 1");
-    // Participant 2 still gets the stale Prepare and refuses it: the model
-    // logs Aborted(t0) durably, the implementation keeps its refusal in
-    // memory only. The volatile states agree; the storages are the one
-    // known difference.
+    // Participant 2 still gets the stale Prepare and refuses it. Both keep
+    // the refusal in memory only (until issue 12 the model logged
+    // Aborted(t0): the one difference this test pinned).
     c.deliver(is_prepare_to(2));
-    let diff = c.diff();
-    let fields: Vec<&str> = diff.0.iter().map(|d| d.field.as_str()).collect();
-    assert_eq!(
-        fields,
-        ["actor 2 storage.log", "actor 2 storage.shape"],
-        "{diff}"
-    );
-    assert_eq!(diff.0[0].expected, "[Aborted(t0)]");
+    c.assert_agree("the stale Prepare refused at participant 2");
 }
 
 #[test]

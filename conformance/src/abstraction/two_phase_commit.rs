@@ -11,7 +11,8 @@
 //! | `CoordinatorState.log` | `Decided` records, in log order |
 //! | `CoordinatorState.voting` | [`Coordinator::phases`] `Preparing { yes }` (yes as a mask), in start order |
 //! | `CoordinatorState.unacked` | [`Coordinator::phases`] `Deciding { acked }` (the rest as a mask), in decision order |
-//! | `ParticipantState.log` | `Prepared`/`Committed`/`Aborted` records in log order, then an `Aborted` per in-memory refusal ([`Participant::txn_views`]) |
+//! | `ParticipantState.log` | `Prepared`/`Committed`/`Aborted` records in log order |
+//! | `ParticipantState.refused`, `.aborted` | [`Participant::txn_views`] `Refused`, and `Finished(Abort)` with no record (in memory only) |
 //! | `ParticipantState.ledger` | the [`Bank`] balances of the per-transaction accounts ([`legs_of`]) |
 //! | storage | the same read off the records alone |
 //!
@@ -385,25 +386,35 @@ pub fn participant_storage(
 
 /// Participant `index`'s model state: its core, and its log for the order of
 /// its records. A refusal (a no vote, in memory only) is the model's
-/// `Aborted` record, after the durable ones.
+/// `refused`; a transaction finished aborted with no record in the log (the
+/// abort of a transaction never prepared here, in memory only) its `aborted`.
 pub fn participant_state(
     layout: Layout,
     index: u8,
     core: &Participant,
     records: &[ParticipantRecord],
 ) -> Result<ParticipantState, AbstractionError> {
-    let mut log = participant_log(layout, records)?;
+    let log = participant_log(layout, records)?;
+    let mut refused = Vec::new();
+    let mut aborted = Vec::new();
     for (txn, view) in core.txn_views() {
         let t = layout.tx_id(txn)?;
-        if view == TxnView::Refused && !log.contains(&Record::Aborted(t)) {
-            log.push(Record::Aborted(t));
+        let logged = log.iter().any(|r| r.tx() == t);
+        match view {
+            TxnView::Refused => refused.push(t),
+            TxnView::Finished(Decision::Abort) if !logged => aborted.push(t),
+            _ => {}
         }
     }
+    refused.sort();
+    aborted.sort();
     Ok(ParticipantState {
         log,
         ledger: ledger(layout, index, core.bank())?,
         queries: 0,
         unpersisted: None,
+        refused,
+        aborted,
     })
 }
 
@@ -483,6 +494,8 @@ impl Fields for ParticipantState {
             ("ledger", format!("{:?}", self.ledger)),
             ("queries", format!("{}", self.queries)),
             ("unpersisted", format!("{:?}", self.unpersisted)),
+            ("refused", format!("{:?}", self.refused)),
+            ("aborted", format!("{:?}", self.aborted)),
         ]
     }
 }

@@ -38,11 +38,7 @@ use std::hash::Hash;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Config {
     AckRetry(eo_models::ack_retry::AckRetryCfg),
-    /// With `refusals_as_stored` (see [`two_phase_commit::twin`]).
-    TwoPhaseCommit {
-        cfg: eo_models::two_phase_commit::TwoPhaseCfg,
-        refusals_as_stored: bool,
-    },
+    TwoPhaseCommit(eo_models::two_phase_commit::TwoPhaseCfg),
 }
 
 /// Drives the implementation through the behaviours of `config`'s model as
@@ -55,11 +51,8 @@ pub fn run(config: &Config, options: &Options) -> Result<DriveReport, DriveError
             let twin = ack_retry::twin(cfg, None)?;
             explore(&cfg.clone().into_model(), twin, options)
         }
-        Config::TwoPhaseCommit {
-            cfg,
-            refusals_as_stored,
-        } => {
-            let twin = two_phase_commit::twin(cfg, *refusals_as_stored)?;
+        Config::TwoPhaseCommit(cfg) => {
+            let twin = two_phase_commit::twin(cfg)?;
             explore(&cfg.clone().into_model(), twin, options)
         }
     })

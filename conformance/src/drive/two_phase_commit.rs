@@ -54,9 +54,6 @@ pub struct TwoPhaseTwin {
     /// The Begins the client's recovery re-sent, held until its `Retry` timeout.
     begins: Flight,
     now: Time,
-    /// Compare a live participant's in-memory refusals as if stored (see
-    /// [`twin`]).
-    refusals_as_stored: bool,
 }
 
 fn carry_out<R: Clone, E: std::fmt::Debug>(
@@ -81,13 +78,7 @@ fn refused(what: impl Into<String>, e: impl std::fmt::Display) -> DriveError {
 
 /// The twin of `cfg` in the model's initial state: the client has submitted
 /// the transactions the model's client submits on start.
-///
-/// With `refusals_as_stored`, a live participant's refusals (no votes, which
-/// the implementation keeps in memory only) are compared as the `Aborted`
-/// records the model's participant stores: the one known difference between
-/// the two, set aside so that driving can look past it. A crash still shows
-/// it (the implementation forgets the refusal, the model does not).
-pub fn twin(cfg: &TwoPhaseCfg, refusals_as_stored: bool) -> Result<TwoPhaseTwin, DriveError> {
+pub fn twin(cfg: &TwoPhaseCfg) -> Result<TwoPhaseTwin, DriveError> {
     if cfg.log != LogMode::Atomic {
         return Err(DriveError::NotDrivable {
             what: "a syncing log (--log sync)".into(),
@@ -124,7 +115,6 @@ pub fn twin(cfg: &TwoPhaseCfg, refusals_as_stored: bool) -> Result<TwoPhaseTwin,
         queries: vec![Vec::new(); n],
         begins: Vec::new(),
         now: Time::ZERO,
-        refusals_as_stored,
     };
     for tx in 0..cfg.transactions.min(cfg.in_flight) {
         if let Some(c) = t.client.as_mut() {
@@ -428,25 +418,7 @@ impl Twin<Node, TwoPhaseCfg> for TwoPhaseTwin {
                 let p = l.participant_index(node)?;
                 let records = self.plogs[usize::from(p)].records();
                 let core = self.participants[usize::from(p)].as_ref();
-                let mut stored = abs::participant_storage(l, p, records);
-                if let (true, Some(core), Ok(s)) = (self.refusals_as_stored, core, &mut stored) {
-                    for (txn, view) in core.txn_views() {
-                        if view == TxnView::Refused {
-                            let t = l.tx_id(txn)?;
-                            let s = s.get_or_insert_with(|| {
-                                eo_models::two_phase_commit::participant::ParticipantStorage {
-                                    log: Vec::new(),
-                                    ledger: Vec::new(),
-                                }
-                            });
-                            let aborted =
-                                eo_models::two_phase_commit::participant::Record::Aborted(t);
-                            if !s.log.contains(&aborted) {
-                                s.log.push(aborted);
-                            }
-                        }
-                    }
-                }
+                let stored = abs::participant_storage(l, p, records);
                 (
                     core.map(|c| {
                         abs::participant_state(l, p, c, records).map(NodeState::Participant)

@@ -3,13 +3,16 @@
 //!
 //! Its durable storage is a log of records — `Prepared(t)`, `Committed(t)`,
 //! `Aborted(t)` — and a ledger of applied effects (client transaction ids; a
-//! transaction's effect at this participant is identified by its id).
+//! transaction's effect at this participant is identified by its id). Only
+//! what it prepared is ever logged: `Aborted(t)` discards a staged effect.
 //!
 //! - `Prepare(t)`: a participant free to vote chooses yes or no (both explored,
 //!   with Stateright's `choose_random`). Yes: append `Prepared(t)` — the staged
 //!   effect — to the durable log FIRST, then send `Yes(t)` and arm `Query`. No:
-//!   append `Aborted(t)`, then send `No(t)` (a participant that has not voted yes
-//!   may abort alone). A duplicate `Prepare` gets the same vote again.
+//!   remember the refusal in memory only and send `No(t)` (a participant that
+//!   has not voted yes may abort alone; it holds nothing to undo). A duplicate
+//!   `Prepare` gets the same vote again — until a crash, which forgets a
+//!   refusal: a `Prepare` after it is voted on afresh, as if it came first.
 //! - It is not free to vote yes, and votes no, when it already holds `capacity`
 //!   prepared transactions (the client's `in_flight`; one at a time it is still
 //!   prepared for another transaction and holds its locks), or when the
@@ -27,12 +30,20 @@
 //!   it is how `vote-before-persist`, `commit-on-first-yes` and `presume-commit`
 //!   show.
 //! - `Abort(t)`: append `Aborted(t)` (discarding a staged effect) unless decided.
+//!   The abort of a transaction it never prepared (it refused it, or its
+//!   `Prepare` is lost or late) discards nothing and is not logged: it is kept
+//!   in memory only, so that a late `Prepare` is ignored until a crash.
 //! - Every decision is acknowledged with `Ack(t)`, duplicates included.
 //! - While prepared it never decides alone: the `Query` timer asks the
 //!   coordinator for the outcome. With `--coordinator-never-recovers` it queries
 //!   at most [`retries_max`](super::TwoPhaseCfg::retries_max) times per
 //!   incarnation, so that blocked behaviours end.
-//! - On recovery it reads its log; if prepared, it resumes querying.
+//! - On recovery it reads its log; if prepared, it resumes querying. Refusals
+//!   and unlogged aborts are gone.
+//!
+//! This is what the implementation's `Participant` does (its `Refused` state,
+//! and the in-memory `Finished(Abort)` of a transaction it never prepared);
+//! docs/two-phase-commit.md says why not saving them is safe.
 
 use super::{Decision, Msg, Node, NodeStorage, Timer, Tx, TxId, Variant, VoteChoice};
 use stateright::actor::{model_timeout, Id, Out};
@@ -64,6 +75,34 @@ pub struct ParticipantState {
     pub queries: u8,
     /// `vote-before-persist` only: voted yes, `Prepared` not yet durable.
     pub unpersisted: Option<TxId>,
+    /// Voted no, not decided: in memory only, sorted. A duplicate `Prepare` is
+    /// answered `No` again.
+    pub refused: Vec<TxId>,
+    /// Aborted without having been prepared: in memory only, sorted. A late
+    /// `Prepare` is ignored.
+    pub aborted: Vec<TxId>,
+}
+
+impl ParticipantState {
+    /// Whether `t` is refused or aborted in memory (nothing logged).
+    fn unlogged_abort(&self, t: TxId) -> bool {
+        self.refused.contains(&t) || self.aborted.contains(&t)
+    }
+
+    /// Forgets the in-memory refusal or abort of `t`: a record now decides it.
+    fn forget(&mut self, t: TxId) {
+        self.refused.retain(|u| *u != t);
+        self.aborted.retain(|u| *u != t);
+    }
+}
+
+impl Record {
+    /// The transaction the record is about.
+    pub fn tx(&self) -> TxId {
+        match self {
+            Record::Prepared(t) | Record::Committed(t) | Record::Aborted(t) => *t,
+        }
+    }
 }
 
 /// The outcome `log` records for `tx`.
@@ -94,9 +133,9 @@ pub fn is_prepared(log: &[Record], t: TxId) -> bool {
     prepared_all(log).any(|p| p == t)
 }
 
-fn insert_sorted(v: &mut Vec<Tx>, tx: Tx) {
-    let at = v.partition_point(|x| *x <= tx);
-    v.insert(at, tx);
+fn insert_sorted<T: Ord + Copy>(v: &mut Vec<T>, x: T) {
+    let at = v.partition_point(|y| *y <= x);
+    v.insert(at, x);
 }
 
 #[derive(Clone, Debug)]
@@ -165,6 +204,8 @@ impl Participant {
             ledger: storage.map(|s| s.ledger.clone()).unwrap_or_default(),
             queries: 0,
             unpersisted: None,
+            refused: Vec::new(),
+            aborted: Vec::new(),
         };
         if prepared(&state.log).is_some() {
             self.arm_query(&state, o);
@@ -178,11 +219,7 @@ impl Participant {
         if tag != TxId::UNTAGGED {
             return Some(tag);
         }
-        prepared(&s.log).or_else(|| {
-            s.log.last().map(|r| match r {
-                Record::Prepared(t) | Record::Committed(t) | Record::Aborted(t) => *t,
-            })
-        })
+        prepared(&s.log).or_else(|| s.log.last().map(Record::tx))
     }
 
     pub fn on_msg(
@@ -200,10 +237,12 @@ impl Participant {
                     None if is_prepared(&s.log, t) || s.unpersisted == Some(t) => {
                         o.send(self.coordinator, Msg::Yes(t))
                     }
+                    None if s.refused.contains(&t) => o.send(self.coordinator, Msg::No(t)),
+                    // Aborted unprepared: the coordinator has decided.
+                    None if s.aborted.contains(&t) => return None,
                     None if !self.may_prepare(s) => {
-                        // Full, or the posting might not fit: vote no.
-                        next.log.push(Record::Aborted(t));
-                        self.save(o, &next);
+                        // Full, or the posting might not fit: vote no, in memory.
+                        insert_sorted(&mut next.refused, t);
                         o.send(self.coordinator, Msg::No(t));
                     }
                     None => o.choose_random(
@@ -238,6 +277,7 @@ impl Participant {
                     }
                     None => {
                         // Nothing staged to apply: the work is lost.
+                        next.forget(t);
                         next.log.push(Record::Aborted(t));
                         if next.unpersisted == Some(t) {
                             next.unpersisted = None;
@@ -250,8 +290,9 @@ impl Participant {
             }
             Msg::Abort(tag) => {
                 let t = self.resolve(s, tag)?;
-                if outcome(&s.log, t).is_none() {
-                    let was_prepared = is_prepared(&s.log, t);
+                let was_prepared = is_prepared(&s.log, t);
+                if outcome(&s.log, t).is_none() && (was_prepared || s.unpersisted == Some(t)) {
+                    // Discard the staged effect.
                     next.log.push(Record::Aborted(t));
                     if next.unpersisted == Some(t) {
                         next.unpersisted = None;
@@ -261,6 +302,10 @@ impl Participant {
                     if was_prepared && prepared(&next.log).is_none() {
                         o.cancel_timer(Timer::Query);
                     }
+                } else if outcome(&s.log, t).is_none() && !s.aborted.contains(&t) {
+                    // Never prepared: nothing to discard, nothing to log.
+                    next.refused.retain(|u| *u != t);
+                    insert_sorted(&mut next.aborted, t);
                 }
                 o.send(self.coordinator, Msg::Ack(t));
             }
@@ -280,6 +325,7 @@ impl Participant {
             VoteChoice::Yes(t) => {
                 if outcome(&s.log, t).is_some()
                     || is_prepared(&s.log, t)
+                    || s.unlogged_abort(t)
                     || s.unpersisted.is_some()
                     || !self.may_prepare(s)
                 {
@@ -303,12 +349,13 @@ impl Participant {
             VoteChoice::No(t) => {
                 if outcome(&s.log, t).is_some()
                     || is_prepared(&s.log, t)
+                    || s.unlogged_abort(t)
                     || s.unpersisted == Some(t)
                 {
                     return None;
                 }
-                next.log.push(Record::Aborted(t));
-                self.save(o, &next);
+                // In memory only: unprepared, it can only abort.
+                insert_sorted(&mut next.refused, t);
                 o.send(self.coordinator, Msg::No(t));
             }
         }

@@ -108,7 +108,10 @@ fn client_outcomes(m: &TwoPhaseCommit, s: &State) -> Vec<(TxId, Decision)> {
 }
 
 /// Whether every participant and the client hold an outcome (`decision`, if
-/// given) for client transaction `x`, in some round.
+/// given) for client transaction `x`, in some round. A participant that logged
+/// nothing of `x` — it voted no, or never saw its `Prepare` — holds an abort:
+/// it never prepared `x`, so it can only abort it (presumed abort; it logs
+/// nothing for a transaction it did not prepare).
 pub(super) fn everyone_decided(
     m: &TwoPhaseCommit,
     s: &State,
@@ -125,7 +128,7 @@ pub(super) fn everyone_decided(
                 Record::Committed(t) => t.tx == x && fits(Decision::Commit),
                 Record::Aborted(t) => t.tx == x && fits(Decision::Abort),
                 Record::Prepared(_) => false,
-            })
+            }) || (fits(Decision::Abort) && !log.iter().any(|r| r.tx().tx == x))
         })
 }
 
