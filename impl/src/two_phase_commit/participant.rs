@@ -862,6 +862,10 @@ impl Participant {
     }
 }
 
+/// One held transaction in a [`ParticipantProtocol`]: its id, where it is and,
+/// while prepared, its staged posting and its participants.
+pub type HeldTxn = (TxnId, TxnView, Option<(Posting, Vec<NodeId>)>);
+
 /// A participant's protocol state: everything but its clock, its query
 /// deadlines and counters, its vote policy (configuration, like its id) and its
 /// work counter. Two participants with equal protocol states, the same policy
@@ -871,7 +875,7 @@ impl Participant {
 pub struct ParticipantProtocol {
     /// Every held transaction, by id, where it is and, while prepared, its
     /// staged posting and its participants.
-    pub txns: Vec<(TxnId, TxnView, Option<(Posting, Vec<NodeId>)>)>,
+    pub txns: Vec<HeldTxn>,
     /// The bank's balances, by account.
     pub balances: Vec<(AccountId, crate::bank::Amount)>,
     /// Per client: its floor.
