@@ -1,5 +1,5 @@
-//! The implementation's cores in the catalogue: `eo check impl-ack-retry` and
-//! `eo list` show them beside the models.
+//! The implementation's cores in the catalogue: `eo check impl-ack-retry`,
+//! `eo check impl-two-phase-commit` and `eo list` show them beside the models.
 //!
 //! [`all`] is every entry `eo` knows: the models' own (`eo_models::catalog::all`)
 //! followed by the adapted cores of [`crate::actors`].
@@ -8,6 +8,7 @@ use crate::actors::ack_retry::{
     ImplAckRetryCfg, CRASHES_MAX, DISK_LOSSES_MAX, IN_FLIGHT_MAX, MESSAGES_MAX, MESSAGES_TOTAL_MAX,
     SENDERS_MAX,
 };
+use crate::actors::two_phase_commit::{self as tpc, ImplTwoPhaseCfg};
 use eo_models::ack_retry::NetworkKind;
 use eo_models::catalog::{
     self, bounded, ConfigError, ConfigInfo, ConfigScope, FlagInfo, ModelEntry, ModelInfo,
@@ -23,6 +24,7 @@ use std::net::SocketAddr;
 pub fn all() -> Vec<&'static dyn ModelEntry> {
     let mut all = catalog::all();
     all.push(&IMPL_ACK_RETRY);
+    all.push(&IMPL_TWO_PHASE_COMMIT);
     all
 }
 
@@ -172,6 +174,136 @@ impl ModelEntry for ImplAckRetryEntry {
                 ("log".to_string(), cfg.log.name().to_string()),
             ]),
             not_checked: Vec::new(),
+        };
+        run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {
+        let cfg = self.config(settings)?;
+        catalog::serve(cfg.into_model(), None, address)
+    }
+}
+
+/// `impl-two-phase-commit`: `eo_impl::two_phase_commit`'s cores in the
+/// two-phase-commit model's system.
+pub struct ImplTwoPhaseCommitEntry;
+
+pub static IMPL_TWO_PHASE_COMMIT: ImplTwoPhaseCommitEntry = ImplTwoPhaseCommitEntry;
+
+impl ImplTwoPhaseCommitEntry {
+    /// Reads and bounds the configuration from command-line settings.
+    pub fn config(&self, settings: &Settings) -> Result<ImplTwoPhaseCfg, ConfigError> {
+        let info = self.info();
+        let settings = &info.resolve(settings)?;
+        info.refuse_unknown_flags(settings)?;
+        info.variant(settings)?;
+        let d = ImplTwoPhaseCfg::default();
+        let participants = bounded(
+            settings.participants,
+            "participants",
+            d.participants.into(),
+            tpc::PARTICIPANTS_MIN,
+            tpc::PARTICIPANTS_MAX,
+        )?;
+        let transactions = bounded(
+            settings.transactions,
+            "transactions",
+            d.transactions.into(),
+            1,
+            tpc::TRANSACTIONS_MAX,
+        )?;
+        let in_flight = bounded(
+            settings.in_flight,
+            "in-flight",
+            d.in_flight.into(),
+            1,
+            tpc::IN_FLIGHT_MAX,
+        )?;
+        if in_flight > transactions {
+            return Err(ConfigError(format!(
+                "--in-flight {in_flight} exceeds --transactions {transactions}: the client has no more to run"
+            )));
+        }
+        let crashes = bounded(
+            settings.crashes,
+            "crashes",
+            d.crashes.into(),
+            0,
+            tpc::CRASHES_MAX,
+        )?;
+        let log = LogMode::parse(settings.log.as_deref(), d.log)?;
+        Ok(ImplTwoPhaseCfg {
+            participants,
+            transactions,
+            in_flight,
+            crashes,
+            log,
+            ..d
+        })
+    }
+}
+
+impl ModelEntry for ImplTwoPhaseCommitEntry {
+    fn info(&self) -> ModelInfo {
+        let d = ImplTwoPhaseCfg::default();
+        let model = catalog::find("two-phase-commit")
+            .map(|m| m.info().properties)
+            .unwrap_or_default();
+        let mut properties: Vec<PropertyInfo> = model
+            .into_iter()
+            .filter(|p| {
+                !tpc::properties::NOT_CHECKED
+                    .iter()
+                    .any(|(n, _, _)| *n == p.name)
+            })
+            .collect();
+        properties.insert(
+            4,
+            PropertyInfo {
+                name: "recovers",
+                expectation: "always",
+                about: "every core's recover accepts the log it wrote",
+            },
+        );
+        ModelInfo {
+            name: "impl-two-phase-commit",
+            about: "the implementation's 2PC cores (eo_impl::two_phase_commit Client, Coordinator, Participant) run as actors in the model's system, held to the model's properties",
+            flags: vec![
+                FlagInfo { name: "participants", default: d.participants.to_string(), help: "participants (2 or 3)" },
+                FlagInfo { name: "transactions", default: d.transactions.to_string(), help: "transactions the client's application runs (1 or 2)" },
+                FlagInfo { name: "in-flight", default: d.in_flight.to_string(), help: "transactions pending at once (1 or 2, at most --transactions)" },
+                FlagInfo { name: "crashes", default: d.crashes.to_string(), help: "crashes per behaviour, any actor (0 to 2)" },
+                FlagInfo { name: "log", default: d.log.name().into(), help: "atomic | sync: a step's records durable at once, or appended and durable at a sync (sends wait for it)" },
+            ],
+            properties,
+            variants: vec![VariantInfo::of("correct", None, "the cores as they are")],
+            configs: vec![
+                ConfigInfo {
+                    name: "sync-log",
+                    about: "a syncing log: records durable only at a sync, sends held until then, a crash keeps a prefix (177 k states)",
+                    scope: ConfigScope::Deep,
+                    settings: Settings { log: Some("sync".into()), ..Settings::default() },
+                },
+            ],
+        }
+    }
+
+    fn check(&self, settings: &Settings, opts: &RunOptions) -> Result<Report, ConfigError> {
+        let cfg = self.config(settings)?;
+        let label = RunLabel {
+            model: "impl-two-phase-commit".into(),
+            variant: "correct".into(),
+            config: BTreeMap::from([
+                ("participants".to_string(), cfg.participants.to_string()),
+                ("transactions".to_string(), cfg.transactions.to_string()),
+                ("in-flight".to_string(), cfg.in_flight.to_string()),
+                ("crashes".to_string(), cfg.crashes.to_string()),
+                ("log".to_string(), cfg.log.name().to_string()),
+            ]),
+            not_checked: tpc::properties::NOT_CHECKED
+                .iter()
+                .map(|(n, e, why)| (*n, *e, why.to_string()))
+                .collect(),
         };
         run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.to_string()))
     }

@@ -14,7 +14,8 @@ fn the_catalogue_lists_the_models_then_the_implementation() {
             "ack-retry",
             "two-phase-spec",
             "two-phase-commit",
-            "impl-ack-retry"
+            "impl-ack-retry",
+            "impl-two-phase-commit"
         ]
     );
     let err = catalog::find("impl-nothing").err().unwrap();

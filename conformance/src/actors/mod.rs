@@ -42,6 +42,7 @@
 pub mod ack_retry;
 pub mod checked;
 pub mod release;
+pub mod two_phase_commit;
 
 use eo_impl::Time;
 

@@ -35,3 +35,14 @@ pub fn carry_out<C: Core>(core: &mut C) -> Carried<C> {
         messages: released.messages,
     }
 }
+
+/// Under `--log sync`, the appends that take a log from `before` to `saved`:
+/// one prefix of `saved` per record added, in order, or `None` when `saved`
+/// does not extend `before` by at least one record (the log was replaced).
+pub fn appends<R: Clone + PartialEq>(before: &[R], saved: &[R]) -> Option<Vec<Vec<R>>> {
+    (saved.starts_with(before) && saved.len() > before.len()).then(|| {
+        (before.len() + 1..=saved.len())
+            .map(|k| saved[..k].to_vec())
+            .collect()
+    })
+}

@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 use tracing::debug;
 
 /// The client's whole durable state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ClientSnapshot {
     /// The seq of the next transaction.
     pub next_seq: u64,
@@ -41,7 +41,7 @@ pub struct ClientSnapshot {
 }
 
 /// The client's log records.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ClientRecord {
     /// A new transaction, durable before its first Begin leaves.
     Submitted(Txn),
@@ -373,5 +373,31 @@ impl Core for Client {
             next_seq: self.next_seq,
             pending: self.pending.values().map(|p| p.txn.clone()).collect(),
         })
+    }
+}
+
+// ---- Read-only view for eo-conformance's model-checking adapter (no behaviour change). ----
+
+/// A client's protocol state: everything but its clock, its retry deadlines and
+/// its retry counters. Two clients with equal protocol states and every retry
+/// already due (a driver whose `now` is past them all) answer every input
+/// alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientProtocol {
+    pub next_seq: u64,
+    /// The transactions awaiting their outcome, by seq.
+    pub pending: Vec<Txn>,
+    /// Whether outputs wait to be polled.
+    pub unpolled: bool,
+}
+
+impl Client {
+    /// The protocol state (see [`ClientProtocol`]).
+    pub fn protocol(&self) -> ClientProtocol {
+        ClientProtocol {
+            next_seq: self.next_seq,
+            pending: self.pending.values().map(|p| p.txn.clone()).collect(),
+            unpolled: !self.out.is_empty(),
+        }
     }
 }

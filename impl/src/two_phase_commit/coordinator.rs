@@ -35,14 +35,14 @@ use tracing::debug;
 
 /// A transaction the coordinator started: what recovery needs to abort it (send
 /// Abort to every participant and the outcome to the client).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StartedTxn {
     pub txn: TxnId,
     pub participants: Vec<NodeId>,
 }
 
 /// A logged decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DecidedTxn {
     pub txn: TxnId,
     pub participants: Vec<NodeId>,
@@ -50,7 +50,7 @@ pub struct DecidedTxn {
 }
 
 /// The coordinator's whole durable state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CoordinatorSnapshot {
     /// Per client: every transaction below it is finished and forgotten.
     pub floors: BTreeMap<NodeId, u64>,
@@ -62,7 +62,7 @@ pub struct CoordinatorSnapshot {
 }
 
 /// The coordinator's log records.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CoordinatorRecord {
     /// A transaction started: durable before any `Prepare` for it leaves. A
     /// recovered coordinator aborts every started transaction it holds no
@@ -861,7 +861,7 @@ impl Core for Coordinator {
 // ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
 
 /// Where one held transaction is, as [`Coordinator::phases`] shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PhaseView {
     /// Collecting votes: the participants that voted yes so far.
     Preparing { yes: Vec<NodeId> },
@@ -897,5 +897,43 @@ impl Coordinator {
                 (*id, e.participants.clone(), phase)
             })
             .collect()
+    }
+}
+
+/// A coordinator's protocol state: everything but its clock, its vote and
+/// re-send deadlines and its re-send counters. Two coordinators with equal
+/// protocol states and every deadline already due (a driver whose `now` is past
+/// them all) answer every input alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CoordinatorProtocol {
+    /// Every held transaction, by id: its participants, its phase and, while
+    /// preparing, the legs a re-sent `Prepare` carries (none after recovery).
+    pub txns: Vec<(TxnId, Vec<NodeId>, PhaseView, Vec<Leg>)>,
+    /// Per client: its floor and the highest `low` it reported.
+    pub clients: Vec<(NodeId, u64, u64)>,
+    /// Whether outputs wait to be polled.
+    pub unpolled: bool,
+}
+
+impl Coordinator {
+    /// The protocol state (see [`CoordinatorProtocol`]).
+    pub fn protocol(&self) -> CoordinatorProtocol {
+        let legs = |id: &TxnId| match self.txns.get(id).map(|e| &e.phase) {
+            Some(Phase::Preparing { legs, .. }) => legs.clone(),
+            _ => Vec::new(),
+        };
+        CoordinatorProtocol {
+            txns: self
+                .phases()
+                .into_iter()
+                .map(|(id, participants, phase)| (id, participants, phase, legs(&id)))
+                .collect(),
+            clients: self
+                .clients
+                .iter()
+                .map(|(c, w)| (*c, w.floor, w.low))
+                .collect(),
+            unpolled: !self.out.is_empty(),
+        }
     }
 }

@@ -131,13 +131,15 @@ mod participant;
 #[cfg(test)]
 mod tests;
 
-pub use client::{Client, ClientRecord, ClientSnapshot};
+pub use client::{Client, ClientProtocol, ClientRecord, ClientSnapshot};
 pub use coordinator::{
-    Coordinator, CoordinatorRecord, CoordinatorSnapshot, DecidedTxn, PhaseView, StartedTxn,
+    Coordinator, CoordinatorProtocol, CoordinatorRecord, CoordinatorSnapshot, DecidedTxn,
+    PhaseView, StartedTxn,
 };
 pub use node::{Node, NodeRecord, Role};
 pub use participant::{
-    FinishedTxn, Participant, ParticipantRecord, ParticipantSnapshot, PreparedTxn, TxnView,
+    FinishedTxn, Participant, ParticipantProtocol, ParticipantRecord, ParticipantSnapshot,
+    PreparedTxn, TxnView,
 };
 
 /// Most participants one transaction may span.

@@ -37,8 +37,8 @@ use super::{
 use crate::bank::{AccountId, Bank, Posting, BALANCE_MAX};
 use crate::core::{Core, Envelope, NodeId, Ready, Time};
 use serde::{Deserialize, Serialize};
-use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::debug;
 
 /// A transaction prepared here and not yet decided.
@@ -113,9 +113,31 @@ pub struct Participant {
     staged: BTreeMap<AccountId, Staged>,
     /// Index entries a vote has looked at, over this process's life: the test of
     /// the vote's cost counts work, not time.
-    vote_work: Cell<u64>,
+    vote_work: WorkCount,
     floors: BTreeMap<NodeId, u64>,
     out: Ready<ParticipantRecord, Msg, Event>,
+}
+
+/// A count of work done by `&self` methods (a vote's index lookups). Atomic
+/// rather than a `Cell` so that a participant is `Sync`: a model checker
+/// shares its states between threads (eo-conformance's adapter).
+#[derive(Debug, Default)]
+struct WorkCount(AtomicU64);
+
+impl WorkCount {
+    fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Clone for WorkCount {
+    fn clone(&self) -> Self {
+        WorkCount(AtomicU64::new(self.get()))
+    }
 }
 
 /// The credits and debits that prepared transactions stage on one account.
@@ -138,7 +160,7 @@ impl Participant {
             bank: Bank::new(),
             txns: BTreeMap::new(),
             staged: BTreeMap::new(),
-            vote_work: Cell::new(0),
+            vote_work: WorkCount::default(),
             floors: BTreeMap::new(),
             out: Ready::default(),
         }
@@ -387,7 +409,7 @@ impl Participant {
     /// The sums of the credits and of the debits staged (prepared, not yet
     /// decided) on `account`: one index lookup.
     fn staged(&self, account: u32) -> (i128, i128) {
-        self.vote_work.set(self.vote_work.get() + 1);
+        self.vote_work.add(1);
         self.staged
             .get(&account)
             .map_or((0, 0), |s| (s.credits, s.debits))
@@ -813,7 +835,7 @@ fn check_logged(index: usize, t: &PreparedTxn) -> Result<(), Error> {
 // ---- Read-only view for eo-conformance's abstraction functions (no behaviour change). ----
 
 /// Where one held transaction is, as [`Participant::txn_views`] shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TxnView {
     /// Staged and voted yes; waiting for the decision.
     Prepared,
@@ -837,6 +859,54 @@ impl Participant {
                 (*id, view)
             })
             .collect()
+    }
+}
+
+/// One held transaction in a [`ParticipantProtocol`]: its id, where it is and,
+/// while prepared, its staged posting and its participants.
+pub type HeldTxn = (TxnId, TxnView, Option<(Posting, Vec<NodeId>)>);
+
+/// A participant's protocol state: everything but its clock, its query
+/// deadlines and counters, its vote policy (configuration, like its id) and its
+/// work counter. Two participants with equal protocol states, the same policy
+/// and every query already due (a driver whose `now` is past them all) answer
+/// every input alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ParticipantProtocol {
+    /// Every held transaction, by id, where it is and, while prepared, its
+    /// staged posting and its participants.
+    pub txns: Vec<HeldTxn>,
+    /// The bank's balances, by account.
+    pub balances: Vec<(AccountId, crate::bank::Amount)>,
+    /// Per client: its floor.
+    pub floors: Vec<(NodeId, u64)>,
+    /// Whether outputs wait to be polled.
+    pub unpolled: bool,
+}
+
+impl Participant {
+    /// The protocol state (see [`ParticipantProtocol`]).
+    pub fn protocol(&self) -> ParticipantProtocol {
+        ParticipantProtocol {
+            txns: self
+                .txn_views()
+                .into_iter()
+                .map(|(id, view)| {
+                    let staged = match self.txns.get(&id) {
+                        Some(State::Prepared {
+                            posting,
+                            participants,
+                            ..
+                        }) => Some((*posting, participants.clone())),
+                        _ => None,
+                    };
+                    (id, view, staged)
+                })
+                .collect(),
+            balances: self.bank.balances().iter().map(|(a, b)| (*a, *b)).collect(),
+            floors: self.floors.iter().map(|(c, f)| (*c, *f)).collect(),
+            unpolled: !self.out.is_empty(),
+        }
     }
 }
 
