@@ -153,3 +153,72 @@ fn a_tampered_sim_trace_exits_1_naming_the_event_and_a_missing_file_exits_2() {
         text(&out.stderr)
     );
 }
+
+/// `eo run --wipe-disk-every`: a sender whose log directory was moved away
+/// writes `disk_lost` before its new life's `start`, and the validator takes it
+/// as the model's disk loss (or refuses the trace as outside the model, exit 2,
+/// for a loss the model does not offer: an idle sender's, or beyond its budget).
+#[test]
+fn a_real_cluster_that_loses_a_senders_disk_traces_the_loss_for_the_validator() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("traces");
+    let out = eo(&[
+        "run",
+        "ack-retry",
+        "--messages",
+        "4",
+        "--senders",
+        "1",
+        "--wipe-disk-every",
+        "30",
+        "--delay",
+        "20",
+        "--seed",
+        "5",
+        "--timeout",
+        "120",
+        "--quiet",
+        "--json",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = traces(&trace);
+    let lost: usize = files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .matches("\"event\":\"disk_lost\"")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        lost as u64,
+        summary["wipes"].as_u64().unwrap(),
+        "one disk_lost line per wipe: {summary}"
+    );
+    let mut args = vec!["validate".to_owned(), "--json".to_owned()];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = eo(&args);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    match out.status.code() {
+        Some(0) => {
+            // The wipes are the run's only faults: each one is the model's
+            // disk loss, or (before the sender's first grant was durable) a crash.
+            let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let stats = &verdict["stats"];
+            let seen = stats["disk_losses"].as_u64().unwrap() + stats["crashes"].as_u64().unwrap();
+            assert_eq!(seen, lost as u64, "{said}");
+        }
+        Some(2) => assert!(said.contains("disk loss"), "{said}"),
+        _ => panic!("{said}"),
+    }
+}

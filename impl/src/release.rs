@@ -660,6 +660,7 @@ mod tests {
             let Ok(_) = log.append(&ReceiverRecord::Granted {
                 sender: SENDER,
                 incarnation: 1,
+                nonce: 1,
             });
         }
         let old = log.sync();
@@ -681,10 +682,12 @@ mod tests {
         let Ok(_) = other.append(&ReceiverRecord::Granted {
             sender: SENDER,
             incarnation: 1,
+            nonce: 1,
         });
         let Ok(_) = other.append(&ReceiverRecord::Granted {
             sender: SENDER,
             incarnation: 2,
+            nonce: 2,
         });
         let proof = other.sync();
         let mut log = MemLog::new();

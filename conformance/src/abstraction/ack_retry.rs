@@ -122,6 +122,7 @@ impl Layout {
             .map(|s| ReceiverRecord::Granted {
                 sender: NodeId::from(s),
                 incarnation: self.installed_incarnation(s),
+                nonce: crate::actors::ack_retry::INSTALLED_NONCE,
             })
             .collect();
         (senders, receiver)

@@ -65,6 +65,10 @@ pub const RECEIVER_ACCOUNT: u32 = 1_000;
 /// for far fewer incarnations than this.
 pub const NONCE_STRIDE: u64 = 1 << 32;
 
+/// The nonce of the installed grants (made before the check starts): one no
+/// life asks with, so a request is never taken for the installation's.
+pub const INSTALLED_NONCE: u64 = u64::MAX;
+
 /// A fault planted in the implementation to show that the checker catches it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Fault {
@@ -469,7 +473,8 @@ fn receiver_key(r: &ReceiverRecord) -> RecordKey {
         ReceiverRecord::Granted {
             sender,
             incarnation,
-        } => (0, u64::from(*sender), *incarnation, 0, Vec::new()),
+            nonce,
+        } => (0, u64::from(*sender), *incarnation, *nonce, Vec::new()),
         ReceiverRecord::Applied {
             from,
             incarnation,
@@ -580,6 +585,7 @@ fn installed_receiver(senders: usize) -> Vec<ReceiverRecord> {
         .map(|i| ReceiverRecord::Granted {
             sender: i as NodeId,
             incarnation: installed_incarnation(i),
+            nonce: INSTALLED_NONCE,
         })
         .collect()
 }

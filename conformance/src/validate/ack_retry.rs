@@ -62,6 +62,10 @@ struct Allowed {
     nonce: Option<u64>,
 }
 
+/// A record of this life not yet durable: (lsn, model storage or `None` for a
+/// stutter record, an installation's adoption?, a `Granted` record's (sender, nonce)).
+type Appended = (u64, Option<NodeStorage>, bool, Option<(NodeId, u64)>);
+
 #[derive(Debug)]
 struct View {
     id: Id,
@@ -77,8 +81,14 @@ struct View {
     nonce: Option<u64>,
     timers: BTreeSet<TimerKey>,
     expected: std::collections::VecDeque<Expected>,
-    /// Records of this life: (lsn, storage or None for a stutter record, adopt?).
-    appended: Vec<(u64, Option<NodeStorage>, bool)>,
+    /// Records of this life not yet durable: (lsn, storage or None for a
+    /// stutter record, adopt?, the (sender, nonce) of a `Granted` record).
+    appended: Vec<Appended>,
+    /// Receiver: per sender, the nonce of the request its last grant answered,
+    /// as the implementation remembers it in this life (a request with that
+    /// nonce is answered again without a record) and as its durable log has it.
+    grant_nonces: BTreeMap<NodeId, u64>,
+    durable_grant_nonces: BTreeMap<NodeId, u64>,
     /// Records the model's steps of this life have saved so far.
     saves: usize,
     durable_lsn: u64,
@@ -473,15 +483,18 @@ impl<'a> Checker<'a> {
             Event::Durable { lsn } | Event::Compact { lsn } => {
                 let v = self.views.get_mut(&node).expect("a known node");
                 let compact = matches!(line.event, Event::Compact { .. });
-                for (at, storage, adopt) in &v.appended {
+                for (at, storage, adopt, grant) in &v.appended {
                     if *at <= *lsn || compact {
                         if let Some(s) = storage {
                             v.durable_storage = Some(s.clone());
                         }
                         v.durable_installed |= *adopt;
+                        if let Some((sender, nonce)) = grant {
+                            v.durable_grant_nonces.insert(*sender, *nonce);
+                        }
                     }
                 }
-                v.appended.retain(|(at, _, _)| *at > *lsn && !compact);
+                v.appended.retain(|(at, ..)| *at > *lsn && !compact);
                 v.durable_lsn = v.durable_lsn.max(*lsn);
             }
             Event::Send { peer, msg } => self.send(node, *peer, msg, index, line)?,
@@ -573,15 +586,19 @@ impl<'a> Checker<'a> {
         }
         // What the restart recovered: the durable state and every record
         // appended up to `lsn` (a torn tail may have kept some).
-        for (at, storage, adopt) in &v.appended {
+        for (at, storage, adopt, grant) in &v.appended {
             if *at <= lsn {
                 if let Some(s) = storage {
                     v.durable_storage = Some(s.clone());
                 }
                 v.durable_installed |= *adopt;
+                if let Some((sender, nonce)) = grant {
+                    v.durable_grant_nonces.insert(*sender, *nonce);
+                }
             }
         }
         v.appended.clear();
+        v.grant_nonces = v.durable_grant_nonces.clone();
         v.durable_lsn = lsn;
         v.expected.clear();
         v.allowed.clear();
@@ -625,13 +642,17 @@ impl<'a> Checker<'a> {
                 let v = self.views.get_mut(&node).expect("a known node");
                 match impl_msg(msg) {
                     Some(ImplMsg::NewIncarnation { nonce }) if !v.sender => {
-                        // The receiver grants a first incarnation: one record, one answer.
-                        v.saves += 1;
-                        v.expected.push_back(Expected {
-                            kind: "grant",
-                            storage: None,
-                            applies: None,
-                        });
+                        // The receiver grants a first incarnation: one record,
+                        // one answer; a retransmitted request (the nonce its
+                        // last grant answered) gets the same grant, no record.
+                        if v.grant_nonces.get(&peer) != Some(&nonce) {
+                            v.saves += 1;
+                            v.expected.push_back(Expected {
+                                kind: "grant",
+                                storage: None,
+                                applies: None,
+                            });
+                        }
                         let needs = v.saves;
                         v.allowed.push(Allowed {
                             to: peer,
@@ -673,10 +694,18 @@ impl<'a> Checker<'a> {
                     Msg::Expired { .. } => ("expire", None),
                 };
                 let saved = self.views[&node].expected.iter().any(|e| e.kind == "save");
-                if !saved && matches!(model_msg, Msg::NewIncarnation { .. }) {
-                    // A repeated request: the model answers with the same
-                    // incarnation and saves nothing; the implementation grants a
-                    // fresh one with a record (see the model's receiver docs).
+                let fresh = match impl_msg(msg) {
+                    Some(ImplMsg::NewIncarnation { nonce }) => {
+                        self.views[&node].grant_nonces.get(&peer) != Some(&nonce)
+                    }
+                    _ => false,
+                };
+                if !saved && fresh && matches!(model_msg, Msg::NewIncarnation { .. }) {
+                    // A request the model takes for a repeat (a restarted sender
+                    // asks again under the model's nonce of its disk's life) but
+                    // the implementation does not (each boot has its own nonce):
+                    // the model answers with the same incarnation and saves
+                    // nothing, the implementation grants a fresh one with a record.
                     let v = self.views.get_mut(&node).expect("a known node");
                     v.saves += 1;
                     v.expected.push_back(Expected {
@@ -740,7 +769,14 @@ impl<'a> Checker<'a> {
             }
             let e = v.expected.pop_front().expect("matched");
             let adopt = e.kind == "adopt" && e.storage.is_none();
-            v.appended.push((at, e.storage, adopt));
+            let grant = match serde_json::from_value(unwrap_either(record).clone()) {
+                Ok(ReceiverRecord::Granted { sender, nonce, .. }) => Some((sender, nonce)),
+                _ => None,
+            };
+            if let Some((sender, nonce)) = grant {
+                v.grant_nonces.insert(sender, nonce);
+            }
+            v.appended.push((at, e.storage, adopt, grant));
         }
         Ok(())
     }
@@ -915,6 +951,8 @@ impl View {
             timers: BTreeSet::new(),
             expected: Default::default(),
             appended: Vec::new(),
+            grant_nonces: BTreeMap::new(),
+            durable_grant_nonces: BTreeMap::new(),
             saves: 0,
             durable_lsn: 0,
             durable_storage: None,

@@ -221,10 +221,12 @@ pub enum SenderRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReceiverRecord {
     /// `incarnation` (the receiver's next one: they are unique across senders and
-    /// only grow) was granted to `sender`.
+    /// only grow) was granted to `sender` for its request `nonce`; a retransmitted
+    /// request with the same nonce is answered with this grant again.
     Granted {
         sender: NodeId,
         incarnation: Incarnation,
+        nonce: u64,
     },
     /// Message `seq` of `from`'s `incarnation` was applied: `transfer` is in the
     /// bank and `seq` is in the dedup state, which now belongs to `incarnation`
@@ -255,6 +257,8 @@ pub struct DedupSnapshot {
     pub floor: Incarnation,
     /// The last incarnation granted to this sender.
     pub granted: Incarnation,
+    /// The nonce of the request `granted` answered.
+    pub nonce: u64,
     /// The incarnation the dedup state belongs to (0: no data applied yet).
     pub incarnation: Incarnation,
     /// Every seq `<= hwm` of `incarnation` is applied.

@@ -33,10 +33,24 @@ use tracing::debug;
 /// A sender with an empty log asks for an incarnation; the receiver grants the
 /// next one (unique across senders, only growing), records it and answers. Per
 /// sender it keeps one entry: the incarnations granted since the entry was
-/// created (`floor..=granted`) and the dedup state of the newest one that sent
-/// data. Data of a newer granted incarnation takes the dedup state over (seqs
+/// created (`floor..=granted`), the nonce of the request the last grant answered,
+/// and the dedup state of the newest one that sent data. Data of a newer granted incarnation takes the dedup state over (seqs
 /// restart at 1) and fences every older one; data of a fenced incarnation, or
 /// of a sender without an entry, is answered [`Msg::Expired`] and not applied.
+///
+/// **Grants are idempotent per nonce.** A sender retransmits its request until
+/// a grant arrives; a request whose nonce is the one the sender's last grant
+/// answered gets that grant again, with no record (it rests on the durable
+/// `Granted` record, which carries the nonce, as a duplicate's ack rests on its
+/// `Applied`). Only the last grant's nonce is remembered: one per tracked
+/// sender, so at most [`SENDERS_MAX`] nonces. Forgetting an older nonce (a newer
+/// request of the same sender was granted, or the sender was retired) cannot
+/// break exactly-once: a late retransmission of the forgotten request then gets
+/// a fresh incarnation, as every request did before, and a fresh incarnation
+/// is unique and adopted only by a sender whose current request carries that
+/// nonce; a sender that asked again has a new nonce and ignores it, and data
+/// is admitted by incarnation, never by nonce. It is the model's rule
+/// (`eo_models::ack_retry::receiver`), which also remembers one nonce per sender.
 ///
 /// An entry whose sender has been idle (no grant, no data) longer than the
 /// retention is retired with a [`ReceiverRecord::Retired`]. **The hazard of
@@ -75,6 +89,9 @@ struct Entry {
     floor: Incarnation,
     /// The last incarnation granted to this sender.
     granted: Incarnation,
+    /// The nonce of the request `granted` answered: a retransmission of that
+    /// request is answered with `granted` again.
+    nonce: u64,
     /// Dedup state of the newest incarnation that sent data (0: none yet).
     dedup: Dedup,
     /// The last grant or data seen from the sender.
@@ -141,6 +158,8 @@ pub struct ReceiverStats {
     pub duplicates: u64,
     pub rejected: u64,
     pub granted: u64,
+    /// Retransmitted requests answered with their earlier grant (no record).
+    pub regranted: u64,
     /// Data of a fenced or retired incarnation, answered `Expired`.
     pub expired: u64,
     pub retired: u64,
@@ -275,6 +294,7 @@ impl Receiver {
                     let entry = Entry {
                         floor: s.floor,
                         granted: s.granted,
+                        nonce: s.nonce,
                         dedup,
                         last_active: self.now,
                     };
@@ -286,6 +306,7 @@ impl Receiver {
             ReceiverRecord::Granted {
                 sender,
                 incarnation,
+                nonce,
             } => {
                 if incarnation <= self.last_granted {
                     return Err(RecoverError::Incarnation {
@@ -296,7 +317,7 @@ impl Receiver {
                 if !self.senders.contains_key(&sender) && self.senders.len() >= SENDERS_MAX {
                     return Err(bound("grant to a sender beyond the bound"));
                 }
-                self.grant(sender, incarnation);
+                self.grant(sender, incarnation, nonce);
             }
             ReceiverRecord::Retired { sender } => {
                 if self.senders.remove(&sender).is_none() {
@@ -342,17 +363,20 @@ impl Receiver {
         Ok(())
     }
 
-    /// Records `incarnation` as granted to `sender` (creating its entry).
-    fn grant(&mut self, sender: NodeId, incarnation: Incarnation) {
+    /// Records `incarnation` as granted to `sender`'s request `nonce` (creating
+    /// its entry).
+    fn grant(&mut self, sender: NodeId, incarnation: Incarnation, nonce: u64) {
         self.last_granted = incarnation;
         let now = self.now;
         let entry = self.senders.entry(sender).or_insert(Entry {
             floor: incarnation,
             granted: incarnation,
+            nonce,
             dedup: Dedup::default(),
             last_active: now,
         });
         entry.granted = incarnation;
+        entry.nonce = nonce;
         entry.last_active = now;
     }
 
@@ -440,6 +464,23 @@ impl Receiver {
     }
 
     fn on_request(&mut self, from: NodeId, nonce: u64) -> Result<(), ReceiverError> {
+        if let Some(entry) = self.senders.get_mut(&from).filter(|e| e.nonce == nonce) {
+            // A retransmitted request: the same grant again. Its `Granted` record
+            // came in an earlier Ready, which this one's release position covers.
+            entry.last_active = self.now;
+            let incarnation = entry.granted;
+            self.ready.push_message(Envelope {
+                to: from,
+                msg: Msg::Granted { nonce, incarnation },
+            });
+            self.stats.regranted += 1;
+            debug!(
+                target: TRACE_TARGET,
+                node = self.id, role = "receiver", step = step::GRANT, peer = from, incarnation,
+                persisted = "none", sent = "granted",
+            );
+            return Ok(());
+        }
         if !self.senders.contains_key(&from) && self.senders.len() >= SENDERS_MAX {
             return self.reject(ReceiverError::TooManySenders { from }, from, 0);
         }
@@ -448,10 +489,11 @@ impl Receiver {
             let error = ReceiverError::IncarnationsExhausted { from, last_granted };
             return self.reject(error, from, 0);
         };
-        self.grant(from, incarnation);
+        self.grant(from, incarnation, nonce);
         self.ready.push_record(ReceiverRecord::Granted {
             sender: from,
             incarnation,
+            nonce,
         });
         self.ready.push_message(Envelope {
             to: from,
@@ -659,6 +701,7 @@ impl Receiver {
                 sender,
                 floor: e.floor,
                 granted: e.granted,
+                nonce: e.nonce,
                 incarnation: e.dedup.incarnation,
                 hwm: e.dedup.hwm,
                 above: e.dedup.above.iter().copied().collect(),
@@ -699,6 +742,7 @@ pub struct SenderEntryProtocol {
     pub sender: NodeId,
     pub floor: Incarnation,
     pub granted: Incarnation,
+    pub nonce: u64,
     pub incarnation: Incarnation,
     pub hwm: Seq,
     pub above: Vec<Seq>,
@@ -731,6 +775,7 @@ impl Receiver {
                     sender,
                     floor: e.floor,
                     granted: e.granted,
+                    nonce: e.nonce,
                     incarnation: e.dedup.incarnation,
                     hwm: e.dedup.hwm,
                     above: e.dedup.above.iter().copied().collect(),

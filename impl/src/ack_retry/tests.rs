@@ -730,6 +730,7 @@ fn recovery_rejects_logs_the_core_could_not_have_written() {
     let grant = ReceiverRecord::Granted {
         sender: SENDER,
         incarnation: 1,
+        nonce: 1,
     };
     let twice = [
         grant.clone(),
@@ -860,6 +861,7 @@ fn a_transfer_beyond_the_balance_bound_is_rejected_not_a_panic() {
         senders: vec![DedupSnapshot {
             sender: SENDER,
             floor: 1,
+            nonce: 1,
             granted: 1,
             incarnation: 0,
             hwm: 0,
@@ -1117,6 +1119,7 @@ fn a_snapshot_hwm_near_u64_max_is_a_recover_error_not_an_overflow() {
         senders: vec![DedupSnapshot {
             sender: SENDER,
             floor: 1,
+            nonce: 1,
             granted: 1,
             incarnation: 1,
             hwm,
@@ -1205,4 +1208,78 @@ fn a_sender_beyond_the_last_seq_is_a_typed_error_not_an_overflow() {
     let records = [snapshot(SEQ_MAX)];
     let mut s = Sender::recover(SENDER, RECEIVER, Time::ZERO, 0, records).unwrap();
     assert_eq!(s.submit(Time::ZERO, transfer(1)), Ok(SEQ_MAX));
+}
+
+/// Regression (issue 12 §3): a sender retrying its handshake over a lossy link
+/// made the receiver grant — and log — a fresh incarnation for every
+/// retransmission of one request, so its durable state grew without bound. A
+/// request whose nonce the sender's last grant answered gets that grant again,
+/// with no record, also after the receiver restarts from its log.
+#[test]
+fn a_retransmitted_request_gets_the_same_grant_and_no_record() {
+    const RETRANSMISSIONS: usize = 1_000;
+    let request = Msg::NewIncarnation { nonce: 7 };
+    let mut r = Receiver::new(RECEIVER);
+    let mut log: Vec<ReceiverRecord> = Vec::new();
+    let mut answers = Vec::new();
+    for _ in 0..RETRANSMISSIONS {
+        r.handle_message(Time::ZERO, SENDER, request).unwrap();
+        let settled = r.poll_ready().settle();
+        log.extend(settled.records);
+        answers.extend(settled.messages.iter().map(|e| e.msg));
+    }
+    assert_eq!(log.len(), 1, "one record for one request, not one per copy");
+    assert_eq!(
+        log,
+        vec![ReceiverRecord::Granted {
+            sender: SENDER,
+            incarnation: 1,
+            nonce: 7
+        }],
+        "one record for one request, however often it is retransmitted"
+    );
+    assert_eq!(answers.len(), RETRANSMISSIONS, "every copy is answered");
+    let grant = Msg::Granted {
+        nonce: 7,
+        incarnation: 1,
+    };
+    assert!(answers.iter().all(|m| *m == grant), "{answers:?}");
+    assert_eq!(r.last_granted(), 1);
+    assert_eq!(r.stats().regranted, RETRANSMISSIONS as u64 - 1);
+
+    // The grant survives a restart: its record carries the nonce.
+    let mut r = Receiver::recover(RECEIVER, Time::ZERO, log.clone()).unwrap();
+    r.handle_message(Time::ZERO, SENDER, request).unwrap();
+    let settled = r.poll_ready().settle();
+    assert!(settled.records.is_empty());
+    assert_eq!(
+        settled.messages.iter().map(|e| e.msg).collect::<Vec<_>>(),
+        [grant]
+    );
+
+    // A new request (a new boot's nonce) is a new grant, and replaces the
+    // remembered nonce: the older request, if it arrives late, is granted afresh.
+    r.handle_message(Time::ZERO, SENDER, Msg::NewIncarnation { nonce: 8 })
+        .unwrap();
+    assert_eq!(r.poll_ready().records().len(), 1);
+    r.handle_message(Time::ZERO, SENDER, request).unwrap();
+    assert_eq!(
+        r.poll_ready().records().len(),
+        1,
+        "a forgotten nonce is granted afresh"
+    );
+    assert_eq!(r.last_granted(), 3);
+    // And the snapshot carries the remembered nonce across compaction.
+    let snapshot = r.snapshot();
+    let mut r = Receiver::recover(RECEIVER, Time::ZERO, [snapshot]).unwrap();
+    r.handle_message(Time::ZERO, SENDER, request).unwrap();
+    let settled = r.poll_ready().settle();
+    assert!(settled.records.is_empty());
+    assert_eq!(
+        settled.messages.iter().map(|e| e.msg).collect::<Vec<_>>(),
+        [Msg::Granted {
+            nonce: 7,
+            incarnation: 3
+        }]
+    );
 }

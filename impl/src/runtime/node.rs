@@ -786,6 +786,9 @@ where
     let incarnation = node_incarnation();
 
     let dir = wal_dir(&config.data_dir);
+    // No log directory at all: a first start, or a disk lost since the last
+    // life (the trace, kept elsewhere, tells which: see `disk_lost` below).
+    let no_log_dir = !dir.exists();
     let disk = FileDisk::open(&dir).map_err(|source| StartError::DataDir {
         path: dir.clone(),
         source,
@@ -819,6 +822,11 @@ where
         }
         None => Tracer::clock_only(id, incarnation),
     };
+    if no_log_dir && tracer.clock() > 0 {
+        // Earlier lives are traced but their log is gone (`eo run
+        // --wipe-disk-every` moved it away): the model's disk loss.
+        tracer.local("disk_lost", json!({}));
+    }
     tracer.local(
         "start",
         json!({"role": role.name(), "records": record_count, "lsn": wal.lsn_last().0, "listen": local_addr.to_string()}),

@@ -19,7 +19,7 @@
 //! | `compact`    | `lsn`                          | the log was compacted to a snapshot at `lsn` (durable) |
 //! | `send`       | `peer`, `msg`                  | a message was released to the transport |
 //! | `outcome`    | `outcome`                      | an event was handed to the application (a `Debug` string) |
-//! | `disk_lost`  | —                              | the simulator replaced the node's disk with an empty one |
+//! | `disk_lost`  | —                              | the node's disk was replaced by an empty one: by the simulator, or (a real node) the log directory is gone while the trace file holds earlier lives (`eo run --wipe-disk-every`); written before the new life's `start` |
 //! | `stop`       | —                              | clean stop |
 //!
 //! ```text

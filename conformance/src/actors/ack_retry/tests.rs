@@ -68,7 +68,7 @@ fn the_cores_hold_every_property_when_a_sender_loses_its_disk() {
         ..ImplAckRetryCfg::default()
     });
     assert_holds(&report);
-    assert_eq!(report.unique_states, 47_618);
+    assert_eq!(report.unique_states, 12_577);
 }
 
 /// Honesty: with the receiver's duplicate check off (`eo-impl`'s

@@ -162,6 +162,7 @@ fn a_compacted_receiver_is_still_checked_by_its_balances() {
             sender: SENDER,
             floor: 1,
             granted: 1,
+            nonce: 1,
             incarnation: 1,
             hwm: 3,
             above: vec![],
