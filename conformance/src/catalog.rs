@@ -134,6 +134,7 @@ impl ModelEntry for ImplAckRetryEntry {
                 PropertyInfo { name: "recovers", expectation: "always", about: "every core's recover accepts the log it wrote" },
                 PropertyInfo { name: "all-delivered", expectation: "sometimes", about: "a state with every message applied is reachable" },
                 PropertyInfo { name: "eventually-delivered", expectation: "progress", about: "from every state, a state at rest with every message handed over and every message of the current incarnations applied is reachable" },
+                PropertyInfo { name: "refinement", expectation: "always", about: "every step of the cores' system, abstracted, is a step of the ack-retry model's system (window = in-flight) or a stutter" },
             ],
             variants: vec![VariantInfo::of("correct", None, "the cores as they are")],
             configs: vec![
@@ -175,7 +176,14 @@ impl ModelEntry for ImplAckRetryEntry {
             ]),
             not_checked: Vec::new(),
         };
-        run(cfg.into_model(), None, label, opts).map_err(|e| ConfigError(e.to_string()))
+        let mut report = run(cfg.clone().into_model(), None, label, opts)
+            .map_err(|e| ConfigError(e.to_string()))?;
+        // Refinement: every step of the cores' system a model step or a stutter.
+        let refinement = crate::refinement::ack_retry::check(&cfg);
+        report
+            .properties
+            .push(crate::refinement::property_report(&refinement));
+        Ok(report)
     }
 
     fn explore(&self, settings: &Settings, address: SocketAddr) -> Result<(), ConfigError> {

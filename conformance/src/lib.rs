@@ -22,4 +22,5 @@ pub mod abstraction;
 pub mod actors;
 pub mod catalog;
 pub mod drive;
+pub mod refinement;
 pub mod validate;
