@@ -36,6 +36,15 @@ TWO_PC_TESTS=(--test=drive_two_phase_commit --test=abstraction_two_phase_commit)
 # listing order (deterministic for a given source tree).
 TWO_PC_SHARDS=2
 
+# The same profile overrides as .cargo/mutants.toml, for the baseline run.
+CONFIG=(--config=profile.test.package.eo-impl.opt-level=1 --config=profile.test.package.eo-impl.debug=0
+  --config=profile.test.package.eo-conformance.opt-level=1 --config=profile.test.package.eo-conformance.debug=0)
+# Per mutant: the selected tests take ~10 s unmutated at opt-level 1; a mutant
+# that makes them loop is cut at this many seconds. A build on the loaded
+# shared machine took up to 10 minutes.
+TEST_TIMEOUT_S=300
+BUILD_TIMEOUT_S=1200
+
 results_dir() { echo "conformance/mutants/results/$1"; }
 
 summary() {
@@ -122,12 +131,19 @@ fi
 for f in "${filter[@]}"; do [ "$f" = --file ] && files=(); done
 for f in "${filter[@]}"; do [ "$f" = --shard ] && sample=(--sharding round-robin); done
 
+# The baseline: the selected tests pass on the unmutated tree. cargo-mutants'
+# own baseline (27.1) builds the mutated package's targets instead of the test
+# package's, so it is skipped and the timeouts are set here.
+cargo test -p eo-conformance "${CONFIG[@]}" "${tests[@]}" --no-fail-fast >&2
+
 out=$(mktemp -d)
-args=(--in-place --workspace --no-shuffle --output "$out" "${files[@]}" "${filter[@]}" "${sample[@]}")
-# The test targets go to every cargo call (the build too: other targets are not
-# built at all); --no-fail-fast runs every target, so each mutant's log tells
+args=(--in-place --workspace --no-shuffle --baseline skip --timeout "$TEST_TIMEOUT_S"
+  --build-timeout "$BUILD_TIMEOUT_S" --output "$out" "${files[@]}" "${filter[@]}" "${sample[@]}")
+# The test targets go to `cargo test` (the build before it builds every target
+# of eo-conformance: cargo-mutants gives the build no test arguments);
+# --no-fail-fast runs every target, so each mutant's log tells
 # which of them failed (see killers.sh).
-for t in "${tests[@]}"; do args+=(--cargo-arg="$t"); done
+for t in "${tests[@]}"; do args+=(--cargo-test-arg="$t"); done
 args+=(--cargo-test-arg=--no-fail-fast)
 echo "run.sh: cargo mutants ${args[*]}" >&2
 set +e
