@@ -16,7 +16,7 @@ for log in "$1"/log/*.log; do
   cost="? build ? test ?"
   if command -v jq >/dev/null 2>&1 && [ -f "$json" ]; then
     cost=$(jq -r --arg n "$name" '.outcomes[] | select(.scenario.Mutant.name? == $n)
-      | "\(.summary | ascii_downcase) build \([.phase_results[] | select(.phase == "Build") | .duration | floor] | add // 0) test \([.phase_results[] | select(.phase == "Test") | .duration | floor] | add // 0)"' "$json")
+      | "\(.summary | ascii_downcase | sub("mutant$"; "")) build \([.phase_results[] | select(.phase == "Build") | .duration | floor] | add // 0) test \([.phase_results[] | select(.phase == "Test") | .duration | floor] | add // 0)"' "$json")
   fi
   echo "$cost | $name <- ${failed:-none}"
 done

@@ -401,6 +401,7 @@ fn acks_remove_up_to_the_hwm_and_the_acked_seq() {
     };
     assert_eq!(out.events, [delivered(1), delivered(2), delivered(4)]);
     assert_eq!(s.in_flight(), 2);
+    assert!(!s.is_outstanding(1) && !s.is_outstanding(4) && s.is_outstanding(3));
     assert_eq!(s.stats().acked, 3);
     // The same ack again removes nothing and records nothing.
     s.handle_message(
@@ -827,7 +828,11 @@ fn the_receiver_refuses_seqs_beyond_the_window_and_unknown_incarnations() {
     assert_eq!(r.stats().rejected, 6);
     assert_eq!(r.stats().applied, 1);
     assert_eq!(r.poll_timeout(), None);
-    assert_eq!(poll(&mut r).records.len(), 1, "only the application is recorded");
+    assert_eq!(
+        poll(&mut r).records.len(),
+        1,
+        "only the application is recorded"
+    );
     r.handle_timeout(at(5));
     assert!(poll(&mut r).is_empty_out());
 }
@@ -1269,4 +1274,27 @@ fn a_receiver_refuses_a_log_no_receiver_wrote() {
     assert_eq!(r.bank().balance(1), 12);
     assert_eq!(r.hwm(SENDER), 2);
     assert_eq!(r.last_granted(), 1);
+}
+
+/// A receiver whose hwm reached `SEQ_MAX` (its last seq) wrote that snapshot:
+/// it recovers. (Kills `s.hwm > SEQ_MAX` → `>=` in `Receiver::replay`.)
+#[test]
+fn a_snapshot_at_the_last_seq_recovers() {
+    let snap = ReceiverRecord::Snapshot {
+        bank: Bank::new(),
+        last_granted: 5,
+        senders: vec![dedup(1, 5, 5, SEQ_MAX, vec![])],
+    };
+    let r = Receiver::recover(RECEIVER, Time::ZERO, [snap]).unwrap();
+    assert_eq!(r.hwm(SENDER), SEQ_MAX);
+    assert_eq!(r.applied(SENDER, 5, SEQ_MAX), Some(true));
+    let beyond = ReceiverRecord::Snapshot {
+        bank: Bank::new(),
+        last_granted: 5,
+        senders: vec![dedup(1, 5, 5, SEQ_MAX + 1, vec![])],
+    };
+    assert!(matches!(
+        Receiver::recover(RECEIVER, Time::ZERO, [beyond]),
+        Err(RecoverError::OutOfBounds { index: 0, .. })
+    ));
 }
