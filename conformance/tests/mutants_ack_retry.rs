@@ -1277,7 +1277,8 @@ fn a_receiver_refuses_a_log_no_receiver_wrote() {
 }
 
 /// A receiver whose hwm reached `SEQ_MAX` (its last seq) wrote that snapshot:
-/// it recovers. (Kills `s.hwm > SEQ_MAX` → `>=` in `Receiver::replay`.)
+/// it recovers. (Kills `s.hwm > SEQ_MAX` → `>=` at `receiver.rs:246`, a mutant
+/// outside the sample run so far.)
 #[test]
 fn a_snapshot_at_the_last_seq_recovers() {
     let snap = ReceiverRecord::Snapshot {
@@ -1295,6 +1296,32 @@ fn a_snapshot_at_the_last_seq_recovers() {
     };
     assert!(matches!(
         Receiver::recover(RECEIVER, Time::ZERO, [beyond]),
+        Err(RecoverError::OutOfBounds { index: 0, .. })
+    ));
+}
+
+/// A receiver that tracks `SENDERS_MAX` senders wrote that snapshot: it
+/// recovers; one sender more is refused. (Kills `senders.len() > SENDERS_MAX`
+/// → `>=` in `Receiver::replay`.)
+#[test]
+fn a_snapshot_of_senders_max_senders_recovers() {
+    let senders = |n: NodeId| -> Vec<DedupSnapshot> {
+        (1..=n)
+            .map(|s| DedupSnapshot {
+                sender: s,
+                ..dedup(1, 1, 0, 0, vec![])
+            })
+            .collect()
+    };
+    let snap = |n| ReceiverRecord::Snapshot {
+        bank: Bank::new(),
+        last_granted: 1,
+        senders: senders(n),
+    };
+    let r = Receiver::recover(RECEIVER, Time::ZERO, [snap(SENDERS_MAX as NodeId)]).unwrap();
+    assert_eq!(r.dedup_size(), (SENDERS_MAX, 0));
+    assert!(matches!(
+        Receiver::recover(RECEIVER, Time::ZERO, [snap(SENDERS_MAX as NodeId + 1)]),
         Err(RecoverError::OutOfBounds { index: 0, .. })
     ));
 }
