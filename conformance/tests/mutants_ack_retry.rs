@@ -718,6 +718,10 @@ impl<R, M, E> EmptyOut for Out<R, M, E> {
 
 // ---- Receiver ----
 
+/// The nonce of the request a recovered grant answered (any value: no test here
+/// retransmits that request).
+const NONCE: u64 = 7;
+
 /// A receiver that granted incarnation `inc` to `SENDER` (its log recovered).
 fn granted_receiver(inc: u64) -> Receiver {
     Receiver::recover(
@@ -726,6 +730,7 @@ fn granted_receiver(inc: u64) -> Receiver {
         [ReceiverRecord::Granted {
             sender: SENDER,
             incarnation: inc,
+            nonce: NONCE,
         }],
     )
     .unwrap()
@@ -945,6 +950,7 @@ fn the_sender_bound_and_the_retention() {
     let log = [ReceiverRecord::Granted {
         sender: 3,
         incarnation: 1,
+        nonce: NONCE,
     }];
     let mut back =
         Receiver::recover_with_retention(RECEIVER, at(50_000), retention, log.clone()).unwrap();
@@ -954,7 +960,8 @@ fn the_sender_bound_and_the_retention() {
         poll(&mut back).records,
         [ReceiverRecord::Granted {
             sender: 4,
-            incarnation: 2
+            incarnation: 2,
+            nonce: 1,
         }]
     );
     let mut back = Receiver::recover(RECEIVER, at(50_000), log).unwrap();
@@ -1065,6 +1072,7 @@ fn a_receiver_snapshot_round_trips() {
                     sender: SENDER,
                     floor: 3,
                     granted: 3,
+                    nonce: NONCE,
                     incarnation: 3,
                     hwm: 2,
                     above: vec![4]
@@ -1082,6 +1090,7 @@ fn dedup(floor: u64, granted: u64, incarnation: u64, hwm: u64, above: Vec<u64>) 
         sender: SENDER,
         floor,
         granted,
+        nonce: NONCE,
         incarnation,
         hwm,
         above,
@@ -1101,6 +1110,7 @@ fn a_receiver_refuses_a_log_no_receiver_wrote() {
     let grant = |sender, incarnation| Granted {
         sender,
         incarnation,
+        nonce: NONCE,
     };
     let applied = |incarnation, seq, amount| Applied {
         from: SENDER,

@@ -150,9 +150,7 @@ const FINGERPRINT_SEEDS: [u64; 4] = [
 /// costs"). A fingerprint is only ever compared within one run.
 pub fn fingerprint<S: Hash>(state: &S) -> u64 {
     let [a, b, c, d] = FINGERPRINT_SEEDS;
-    let mut h = ahash::RandomState::with_seeds(a, b, c, d).build_hasher();
-    state.hash(&mut h);
-    h.finish()
+    ahash::RandomState::with_seeds(a, b, c, d).hash_one(state)
 }
 
 /// The explicit state graph. See the module docs.

@@ -212,6 +212,10 @@ pub enum Step<M, T, R> {
     CrashUnsynced { actor: Id, kept: u8, pending: u8 },
 }
 
+/// Whether an actor's pending random choice can no longer change anything
+/// (see [`System::dead_choice`]).
+pub type DeadChoice<A, C> = fn(&C, &SystemState<A>, Id, &[<A as Actor>::Random]) -> bool;
+
 /// An action of a [`System`].
 pub type SystemAction<A> = Step<<A as Actor>::Msg, <A as Actor>::Timer, <A as Actor>::Random>;
 
@@ -287,7 +291,7 @@ where
     /// choice is removed as soon as it is dead (see `discard_dead_choices`):
     /// its only effect would be to remove itself. The model vouches for each
     /// rule as for [`System::dead`]. None by default.
-    pub dead_choice: fn(&C, &SystemState<A>, Id, &[A::Random]) -> bool,
+    pub dead_choice: DeadChoice<A, C>,
     /// On a duplicating network, forget which message was delivered last.
     /// Stateright keeps it in the network so that a delivery that changes no
     /// actor still yields a new state; here such a delivery yields no state at
