@@ -84,9 +84,7 @@ pub(super) fn dead(cfg: &TwoPhaseCfg, s: &State, src: Id, dst: Id, msg: &Msg) ->
 /// The pending vote choices that can no longer change anything (see
 /// [`System::dead_choice`](crate::system::System::dead_choice)): a choice for
 /// `t` once the participant has voted on `t` — it is prepared for `t` (or holds
-/// the unsaved yes vote of `vote-before-persist`), has recorded `t`'s outcome,
-/// or holds its refusal or unprepared abort in memory (kept until a crash, or
-/// until a record decides `t`).
+/// the unsaved yes vote of `vote-before-persist`) or has recorded `t`'s outcome.
 /// Selecting either option then changes nothing (`Participant::on_random`
 /// returns no new state). Within an incarnation a participant's log only
 /// grows and an unsaved vote becomes a `Prepared` record or an outcome, so a
@@ -99,9 +97,6 @@ pub(super) fn dead_choice(_: &TwoPhaseCfg, s: &State, actor: Id, options: &[Vote
     };
     options.iter().all(|choice| {
         let (VoteChoice::Yes(t) | VoteChoice::No(t)) = *choice;
-        outcome(&p.log, t).is_some()
-            || is_prepared(&p.log, t)
-            || p.unpersisted == Some(t)
-            || p.unlogged_abort(t)
+        outcome(&p.log, t).is_some() || is_prepared(&p.log, t) || p.unpersisted == Some(t)
     })
 }

@@ -85,7 +85,7 @@ pub struct ParticipantState {
 
 impl ParticipantState {
     /// Whether `t` is refused or aborted in memory (nothing logged).
-    pub(super) fn unlogged_abort(&self, t: TxId) -> bool {
+    fn unlogged_abort(&self, t: TxId) -> bool {
         self.refused.contains(&t) || self.aborted.contains(&t)
     }
 
