@@ -40,7 +40,7 @@
 use crate::check::Representative;
 use stateright::{Model, Path};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::{Duration, Instant};
 
 /// The most states a graph may hold: indices are `u32`, and one value marks

@@ -79,3 +79,25 @@ pub fn bounded(name: &'static str, value: u32, min: u32, max: u32) -> Result<u8,
     }
     Ok(value as u8)
 }
+
+/// Equality and hashing of a checked actor's state through its `view()`: the
+/// protocol-relevant part, without deadlines, counters or the clock, so that
+/// the checker identifies states the protocol cannot tell apart.
+macro_rules! identity_by_view {
+    ($state:ty) => {
+        impl PartialEq for $state {
+            fn eq(&self, other: &Self) -> bool {
+                self.view() == other.view()
+            }
+        }
+
+        impl Eq for $state {}
+
+        impl std::hash::Hash for $state {
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                self.view().hash(h);
+            }
+        }
+    };
+}
+pub(crate) use identity_by_view;

@@ -403,19 +403,7 @@ impl NodeState {
     }
 }
 
-impl PartialEq for NodeState {
-    fn eq(&self, other: &Self) -> bool {
-        self.view() == other.view()
-    }
-}
-
-impl Eq for NodeState {}
-
-impl Hash for NodeState {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.view().hash(h);
-    }
-}
+super::identity_by_view!(NodeState);
 
 impl fmt::Debug for NodeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
